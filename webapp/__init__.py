@@ -1,0 +1,59 @@
+"""Artifact Store: hierarchical artifact storage as a Flask application."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from webapp.config import Defaults, from_environment, load_secret_key
+from webapp.artifacts.database import engine_options
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build a configured app: defaults, then instance/config.py, then the environment, then `config`."""
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.from_object(Defaults)
+    app.config.update(from_environment())
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.update(config or {})
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = load_secret_key(Path(app.instance_path), app.config["ENV_NAME"])
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        **engine_options(app.config["SQLALCHEMY_DATABASE_URI"]),
+        **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+    }
+    app.json.sort_keys = False  # keep problem documents and artifacts in their natural order
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    from webapp import cli, errors
+    from webapp.api.views import bp as api_bp, health_bp
+    from webapp.extensions import csrf, db, migrate
+    from webapp.services import hierarchy_from_config
+    from webapp.web.views import bp as web_bp
+
+    db.init_app(app)
+    csrf.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    with app.app_context():
+        app.extensions["artifact_hierarchy"] = hierarchy_from_config()
+
+    app.register_blueprint(web_bp)
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+    app.register_blueprint(health_bp)
+    csrf.exempt(api_bp)  # the JSON API never authenticates by session cookie
+    csrf.exempt(health_bp)
+    errors.register_error_handlers(app)
+    cli.register_commands(app)
+    return app

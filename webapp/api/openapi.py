@@ -1,0 +1,189 @@
+"""The OpenAPI 3.1 document, generated from the pydantic models that validate requests."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from webapp.api.schemas import DepthQuery, Health, ListQuery, Problem
+from webapp.artifacts import (
+    ArtifactExpansion,
+    ArtifactIn,
+    ArtifactOut,
+    ArtifactTreeNode,
+    ArtifactUpdate,
+    ExpandRequest,
+    Page,
+    TreeRequest,
+)
+from webapp.artifacts.schemas import ULID_PATTERN
+
+REF = "#/components/schemas/{model}"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": REF.format(model=name)}
+
+
+def _json(name: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"schema": _ref("Problem")}}}
+
+
+def _params(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema()
+    return [
+        {"name": name, "in": "query", "required": False, "schema": prop, "description": prop.get("description", "")}
+        for name, prop in schema["properties"].items()
+    ]
+
+
+ID_PARAM = {
+    "name": "artifact_id",
+    "in": "path",
+    "required": True,
+    "description": "The artifact's ULID",
+    "schema": {"type": "string", "pattern": ULID_PATTERN},
+}
+COMMON_ERRORS = {"400": _problem("Malformed ULID or body"), "404": _problem("No such artifact")}
+BODY_ERRORS = {
+    "400": _problem("The body is not valid JSON"),
+    "413": _problem("The body is larger than MAX_CONTENT_LENGTH"),
+    "415": _problem("The body is not sent as application/json"),
+    "422": _problem("The body does not match the schema; `errors` names the fields"),
+}
+
+
+def _body(name: str) -> dict[str, Any]:
+    return {"required": True, **_json(name)}
+
+
+@cache
+def build_openapi() -> dict[str, Any]:
+    _, defs = models_json_schema(
+        [
+            (ArtifactIn, "validation"),
+            (ArtifactUpdate, "validation"),
+            (TreeRequest, "validation"),
+            (ExpandRequest, "validation"),
+            (ArtifactOut, "serialization"),
+            (ArtifactTreeNode, "serialization"),
+            (ArtifactExpansion, "serialization"),
+            (Page[ArtifactOut], "serialization"),
+            (Problem, "serialization"),
+            (Health, "serialization"),
+        ],
+        ref_template=REF,
+    )
+    tree_response = {"200": {"description": "The subtree", **_json("ArtifactTreeNode")}}
+    expand_response = {"200": {"description": "Ancestors, artifact and descendants", **_json("ArtifactExpansion")}}
+    paths: dict[str, Any] = {
+        "/api/v1/artifacts": {
+            "post": {
+                "operationId": "create_artifact",
+                "summary": "Create an artifact",
+                "requestBody": _body("ArtifactIn"),
+                "responses": {
+                    "201": {"description": "Created", **_json("ArtifactOut")},
+                    **BODY_ERRORS,
+                    "404": _problem("The parent does not exist"),
+                    "409": _problem("An artifact with this id exists"),
+                },
+            },
+            "get": {
+                "operationId": "list_artifacts",
+                "summary": "List artifacts, paginated, in id (creation) order",
+                "parameters": _params(ListQuery),
+                "responses": {
+                    "200": {"description": "One page", **_json("Page_ArtifactOut_")},
+                    "422": _problem("Bad query parameter"),
+                },
+            },
+        },
+        "/api/v1/artifacts/{artifact_id}": {
+            "parameters": [ID_PARAM],
+            "get": {
+                "operationId": "get_artifact",
+                "summary": "Get an artifact",
+                "responses": {"200": {"description": "The artifact", **_json("ArtifactOut")}, **COMMON_ERRORS},
+            },
+            "put": {
+                "operationId": "update_artifact",
+                "summary": "Replace an artifact's data; with parent_id, move it",
+                "requestBody": _body("ArtifactUpdate"),
+                "responses": {
+                    "200": {"description": "Updated", **_json("ArtifactOut")},
+                    **BODY_ERRORS,
+                    "404": _problem("No such artifact or parent"),
+                    "409": _problem("The move would create a cycle"),
+                },
+            },
+            "delete": {
+                "operationId": "delete_artifact",
+                "summary": "Delete a leaf artifact",
+                "responses": {
+                    "204": {"description": "Deleted"},
+                    **COMMON_ERRORS,
+                    "409": _problem("The artifact has children"),
+                },
+            },
+        },
+        "/api/v1/artifacts/$tree": {
+            "post": {
+                "operationId": "build_tree",
+                "summary": "The tree under root_id, max_depth levels deep",
+                "requestBody": _body("TreeRequest"),
+                "responses": {**tree_response, **BODY_ERRORS, "404": _problem("No such artifact")},
+            }
+        },
+        "/api/v1/artifacts/{artifact_id}/$tree": {
+            "get": {
+                "operationId": "get_artifact_tree",
+                "summary": "The tree under an artifact",
+                "parameters": [ID_PARAM, *_params(DepthQuery)],
+                "responses": {**tree_response, **COMMON_ERRORS, "422": _problem("Bad max_depth")},
+            }
+        },
+        "/api/v1/artifacts/$expand": {
+            "post": {
+                "operationId": "expand_artifact",
+                "summary": "An artifact with its ancestors and descendants",
+                "requestBody": _body("ExpandRequest"),
+                "responses": {**expand_response, **BODY_ERRORS, "404": _problem("No such artifact")},
+            }
+        },
+        "/api/v1/artifacts/{artifact_id}/$expand": {
+            "get": {
+                "operationId": "get_artifact_expansion",
+                "summary": "An artifact with its ancestors and descendants",
+                "parameters": [ID_PARAM],
+                "responses": {**expand_response, **COMMON_ERRORS},
+            }
+        },
+        "/health": {
+            "get": {
+                "operationId": "health",
+                "summary": "Database reachability and schema revision",
+                "responses": {
+                    "200": {"description": "Healthy", **_json("Health")},
+                    "503": _problem("The database does not answer"),
+                },
+            }
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Artifact Store API",
+            "version": "1.0.0",
+            "description": "Hierarchical artifact storage. Errors are RFC 9457 application/problem+json.",
+        },
+        "paths": paths,
+        "components": {"schemas": defs["$defs"]},
+    }

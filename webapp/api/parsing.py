@@ -1,0 +1,62 @@
+"""Turning request bodies and query strings into validated pydantic models, or 4xx errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from flask import current_app, request
+from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+
+from webapp.artifacts.errors import ArtifactValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_json() -> Any:
+    """The request body parsed as strict JSON (no NaN/Infinity). 415 or 400 when it is not."""
+    if not request.is_json:
+        raise UnsupportedMediaType(
+            f"Send the body as JSON with 'Content-Type: application/json' (got {request.mimetype or 'none'!r})."
+        )
+    raw = request.get_data(cache=True)
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+        raise BadRequest(f"The body is not valid JSON: {reason}.") from None
+
+
+def validation_errors(error: ValidationError, prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """pydantic errors as JSON-safe dicts naming each field (no echo of the input)."""
+    return [
+        {"loc": [*prefix, *error_item["loc"]], "msg": error_item["msg"], "type": error_item["type"]}
+        for error_item in error.errors(include_url=False, include_input=False, include_context=False)
+    ]
+
+
+def validate(model: type[M], payload: Any, prefix: tuple[str, ...] = ("body",)) -> M:
+    """`payload` validated as `model`; raises ArtifactValidationError (422) naming the fields."""
+    if prefix == ("body",) and not isinstance(payload, dict):
+        raise ArtifactValidationError(
+            [{"loc": ["body"], "msg": "Input should be a JSON object", "type": "model_type"}],
+            detail="The body must be a JSON object.",
+        )
+    context = {"max_json_depth": current_app.config["MAX_JSON_DEPTH"]}
+    try:
+        return model.model_validate(payload, context=context)
+    except ValidationError as error:
+        raise ArtifactValidationError(validation_errors(error, prefix)) from None
+
+
+def body(model: type[M]) -> M:
+    return validate(model, read_json())
+
+
+def query(model: type[M]) -> M:
+    return validate(model, request.args.to_dict(), prefix=("query",))

@@ -1,0 +1,46 @@
+"""Shapes that only the HTTP API has: query strings, problem documents, health."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from webapp.artifacts.schemas import ArtifactId
+
+
+class ListQuery(BaseModel):
+    """Query string of GET /artifacts."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    page: int = Field(1, ge=1, le=1_000_000_000, description="1-based page number")
+    size: int = Field(50, ge=1, description="Items per page (at most MAX_PAGE_SIZE, 1000 by default)")
+    parent_id: ArtifactId | None = Field(None, description="Only the children of this artifact")
+    level: int | None = Field(None, ge=0, le=1_000_000, description="Only artifacts at this level")
+    roots: bool = Field(False, description="Only root artifacts (parent_id is null)")
+    q: str | None = Field(
+        None, max_length=200, pattern=r"^[^\x00]*$", description="Only artifacts whose data contains this text"
+    )
+
+
+class DepthQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    max_depth: int | None = Field(None, ge=0, le=10_000, description="Levels below the root; omit for all")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document; `type` values are listed in the README."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int = Field(..., ge=400, le=599)
+    detail: str | None = None
+    instance: str | None = None
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+    schema_version: str | None

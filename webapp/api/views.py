@@ -1,0 +1,113 @@
+"""The JSON API: every endpoint of the artifact spec, over ArtifactManager."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, url_for
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from webapp.api.openapi import build_openapi
+from webapp.api.parsing import body, query
+from webapp.api.schemas import DepthQuery, ListQuery
+from webapp.artifacts import ArtifactIn, ArtifactUpdate, ExpandRequest, TreeRequest
+from webapp.artifacts.errors import ArtifactValidationError
+from webapp.artifacts.manager import normalize_id
+from webapp.database import schema_revision
+from webapp.errors import problem
+from webapp.extensions import db
+from webapp.services import get_manager
+
+bp = Blueprint("api", __name__)
+health_bp = Blueprint("health", __name__)
+
+
+def json_response(model: BaseModel, status: int = 200) -> Response:
+    response = current_app.response_class(model.model_dump_json(), status=status, mimetype="application/json")
+    return response
+
+
+@bp.post("/artifacts")
+def create_artifact() -> Response:
+    artifact = get_manager().create(body(ArtifactIn))
+    response = json_response(artifact, 201)
+    response.headers["Location"] = url_for("api.get_artifact", artifact_id=str(artifact.id), _external=True)
+    return response
+
+
+@bp.get("/artifacts")
+def list_artifacts() -> Response:
+    params = query(ListQuery)
+    limit = current_app.config["MAX_PAGE_SIZE"]
+    if params.size > limit:
+        raise ArtifactValidationError(
+            [{"loc": ["query", "size"], "msg": f"Input should be less than or equal to {limit}", "type": "less_than_equal"}]
+        )
+    page = get_manager().list_page(
+        params.page,
+        params.size,
+        parent_id=params.parent_id,
+        roots_only=params.roots,
+        level=params.level,
+        text=params.q,
+    )
+    return json_response(page)
+
+
+@bp.get("/artifacts/<artifact_id>")
+def get_artifact(artifact_id: str) -> Response:
+    return json_response(get_manager().get(artifact_id))
+
+
+@bp.put("/artifacts/<artifact_id>")
+def update_artifact(artifact_id: str) -> Response:
+    artifact_id = normalize_id(artifact_id)
+    return json_response(get_manager().update(artifact_id, body(ArtifactUpdate)))
+
+
+@bp.delete("/artifacts/<artifact_id>")
+def delete_artifact(artifact_id: str) -> Response:
+    get_manager().delete(artifact_id)
+    return Response(status=204)
+
+
+@bp.post("/artifacts/$tree")
+def build_tree() -> Response:
+    request_ = body(TreeRequest)
+    return json_response(get_manager().build_tree(request_.root_id, request_.max_depth))
+
+
+@bp.get("/artifacts/<artifact_id>/$tree")
+def get_artifact_tree(artifact_id: str) -> Response:
+    artifact_id = normalize_id(artifact_id)
+    return json_response(get_manager().build_tree(artifact_id, query(DepthQuery).max_depth))
+
+
+@bp.post("/artifacts/$expand")
+def expand_artifact() -> Response:
+    return json_response(get_manager().expand(body(ExpandRequest).artifact_id))
+
+
+@bp.get("/artifacts/<artifact_id>/$expand")
+def get_artifact_expansion(artifact_id: str) -> Response:
+    return json_response(get_manager().expand(artifact_id))
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    return jsonify(build_openapi())
+
+
+@health_bp.get("/health")
+@bp.get("/health")
+def health() -> Any:
+    """Reachability of the database and the schema revision it is at."""
+    try:
+        db.session.execute(text("SELECT 1"))
+    except SQLAlchemyError as error:
+        db.session.rollback()
+        current_app.logger.warning("health check failed: %s", error)
+        return problem(503, "Service Unavailable", "The database does not answer.")
+    return jsonify(status="healthy", database="ok", schema_version=schema_revision())

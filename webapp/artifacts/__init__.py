@@ -1,0 +1,62 @@
+"""The artifact domain: usable from Flask views and from plain scripts alike.
+
+    from webapp.artifacts import ArtifactIn, ArtifactManager, ArtifactRepository, open_session
+    manager = ArtifactManager(ArtifactRepository(open_session("sqlite:///instance/artifacts.db")))
+    root = manager.save(ArtifactIn(data={"experiment": "v1"}))
+"""
+
+from .database import open_session
+from .errors import (
+    ArtifactConflictError,
+    ArtifactCycleError,
+    ArtifactError,
+    ArtifactExistsError,
+    ArtifactHasChildrenError,
+    ArtifactNotFoundError,
+    ArtifactValidationError,
+    HierarchyDepthError,
+    InvalidULIDError,
+)
+from .hierarchy import DEFAULT_HIERARCHY, ArtifactHierarchy
+from .manager import ArtifactManager
+from .models import Artifact, Base
+from .repository import ArtifactRepository
+from .schemas import (
+    ArtifactExpansion,
+    ArtifactIn,
+    ArtifactOut,
+    ArtifactTreeNode,
+    ArtifactUpdate,
+    ExpandRequest,
+    Page,
+    PandasDataFrame,
+    TreeRequest,
+)
+
+__all__ = [
+    "DEFAULT_HIERARCHY",
+    "Artifact",
+    "ArtifactConflictError",
+    "ArtifactCycleError",
+    "ArtifactError",
+    "ArtifactExistsError",
+    "ArtifactExpansion",
+    "ArtifactHasChildrenError",
+    "ArtifactHierarchy",
+    "ArtifactIn",
+    "ArtifactManager",
+    "ArtifactNotFoundError",
+    "ArtifactOut",
+    "ArtifactRepository",
+    "ArtifactTreeNode",
+    "ArtifactUpdate",
+    "ArtifactValidationError",
+    "Base",
+    "ExpandRequest",
+    "HierarchyDepthError",
+    "InvalidULIDError",
+    "Page",
+    "PandasDataFrame",
+    "TreeRequest",
+    "open_session",
+]

@@ -1,0 +1,105 @@
+"""Domain errors. Each carries the HTTP status and RFC 9457 problem type that describe it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROBLEM_BASE = "urn:artifact-store:error:"
+
+
+class ArtifactError(Exception):
+    """Base class: a request the domain refuses. Nothing was changed."""
+
+    status = 400
+    title = "Bad request"
+    slug = "bad-request"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+    @property
+    def type(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+
+class InvalidULIDError(ArtifactError):
+    status = 400
+    title = "Invalid ULID"
+    slug = "invalid-ulid"
+
+    def __init__(self, value: object) -> None:
+        super().__init__(f"{str(value)[:80]!r} is not a valid ULID (26 Crockford base32 characters).")
+
+
+class ArtifactNotFoundError(ArtifactError):
+    status = 404
+    title = "Artifact not found"
+    slug = "not-found"
+
+    def __init__(self, artifact_id: object, what: str = "Artifact") -> None:
+        super().__init__(f"{what} {artifact_id} not found.")
+        self.artifact_id = str(artifact_id)
+
+
+class ArtifactConflictError(ArtifactError):
+    status = 409
+    title = "Conflict"
+    slug = "conflict"
+
+
+class ArtifactHasChildrenError(ArtifactConflictError):
+    title = "Artifact has children"
+    slug = "has-children"
+
+    def __init__(self, artifact_id: object, children: int) -> None:
+        super().__init__(
+            f"Artifact {artifact_id} has {children} child artifact(s); delete or move them first.",
+            children=children,
+        )
+
+
+class ArtifactExistsError(ArtifactConflictError):
+    title = "Artifact already exists"
+    slug = "already-exists"
+
+    def __init__(self, artifact_id: object) -> None:
+        super().__init__(f"An artifact with id {artifact_id} already exists.")
+
+
+class ArtifactCycleError(ArtifactConflictError):
+    title = "Move would create a cycle"
+    slug = "cycle"
+
+    def __init__(self, artifact_id: object, parent_id: object) -> None:
+        super().__init__(
+            f"Artifact {artifact_id} cannot be moved under {parent_id}: "
+            "that is the artifact itself or one of its descendants."
+        )
+
+
+class HierarchyDepthError(ArtifactError):
+    status = 422
+    title = "Hierarchy too deep"
+    slug = "max-depth"
+
+    def __init__(self, hierarchy: str, max_depth: int, level: int) -> None:
+        super().__init__(
+            f"Hierarchy {hierarchy!r} allows levels 0 to {max_depth - 1}; "
+            f"this change would put an artifact at level {level}.",
+            max_depth=max_depth,
+        )
+
+
+class ArtifactValidationError(ArtifactError):
+    """Input that does not match the schema; `errors` names each bad field."""
+
+    status = 422
+    title = "Validation failed"
+    slug = "validation"
+
+    def __init__(self, errors: list[dict[str, Any]], detail: str | None = None) -> None:
+        fields = ", ".join(sorted({".".join(str(p) for p in e["loc"]) or "body" for e in errors}))
+        super().__init__(detail or f"Invalid input: {fields}.", errors=errors)
+        self.errors = errors

@@ -1,0 +1,288 @@
+"""ArtifactManager: the business rules. Both the JSON API and the HTML pages call it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from .errors import (
+    ArtifactCycleError,
+    ArtifactExistsError,
+    ArtifactHasChildrenError,
+    ArtifactNotFoundError,
+    InvalidULIDError,
+)
+from .hierarchy import DEFAULT_HIERARCHY, ArtifactHierarchy
+from .models import Artifact, new_id, utcnow
+from .repository import ArtifactRepository
+from .schemas import (
+    ArtifactExpansion,
+    ArtifactIn,
+    ArtifactOut,
+    ArtifactTreeNode,
+    ArtifactUpdate,
+    Page,
+    parse_ulid,
+)
+
+
+def normalize_id(value: object) -> str:
+    """Canonical (upper-case) text of a ULID given as str or ULID. Raises InvalidULIDError."""
+    try:
+        return str(parse_ulid(value))
+    except ValueError:
+        raise InvalidULIDError(value) from None
+
+
+class ArtifactManager:
+    """Use cases on artifacts. Each public write commits once, or rolls back and raises."""
+
+    def __init__(self, repo: ArtifactRepository, hierarchy: ArtifactHierarchy | None = None) -> None:
+        self.repo = repo
+        self.repository = repo  # the name servicekit code uses
+        self.hierarchy = hierarchy or DEFAULT_HIERARCHY
+
+    @property
+    def session(self) -> Any:
+        return self.repo.session
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write transaction: commit on success, roll back on any error."""
+        self.repo.begin_write()
+        try:
+            yield
+            self.session.commit()
+        except BaseException:
+            self.session.rollback()
+            raise
+
+    # Reads -------------------------------------------------------------------------
+
+    def find_by_id(self, artifact_id: object) -> ArtifactOut | None:
+        """The artifact, or None when there is none with this id."""
+        artifact = self.repo.get(normalize_id(artifact_id))
+        return ArtifactOut.model_validate(artifact) if artifact else None
+
+    def get(self, artifact_id: object) -> ArtifactOut:
+        """The artifact. Raises InvalidULIDError, ArtifactNotFoundError."""
+        return ArtifactOut.model_validate(self._require(artifact_id))
+
+    def exists_by_id(self, artifact_id: object) -> bool:
+        return self.repo.exists(normalize_id(artifact_id))
+
+    def find_all(self) -> list[ArtifactOut]:
+        """Every artifact, in id order. Prefer find_paginated on big stores."""
+        return [ArtifactOut.model_validate(a) for a in self.repo.all()]
+
+    def count(self) -> int:
+        return self.repo.count()
+
+    def find_paginated(
+        self,
+        page: int = 1,
+        size: int = 50,
+        *,
+        parent_id: object | None = None,
+        roots_only: bool = False,
+        level: int | None = None,
+        text: str | None = None,
+        newest_first: bool = False,
+    ) -> tuple[list[ArtifactOut], int]:
+        """One page (1-based) in id order, oldest first unless `newest_first`; and the total."""
+        page, size = max(page, 1), max(size, 1)
+        items, total = self.repo.page(
+            offset=(page - 1) * size,
+            limit=size,
+            newest_first=newest_first,
+            parent_id=normalize_id(parent_id) if parent_id is not None else None,
+            roots_only=roots_only,
+            level=level,
+            text=text,
+        )
+        return [ArtifactOut.model_validate(a) for a in items], total
+
+    def list_page(self, page: int = 1, size: int = 50, **filters: Any) -> Page[ArtifactOut]:
+        """find_paginated as a Page: {items, total, page, size, pages}."""
+        items, total = self.find_paginated(page, size, **filters)
+        return Page[ArtifactOut].of(items, total, page, size)
+
+    def child_counts(self, artifact_ids: list[object]) -> dict[str, int]:
+        """Number of children of each artifact id, in one query."""
+        return self.repo.child_counts([normalize_id(i) for i in artifact_ids])
+
+    def ancestors(self, artifact_id: object) -> list[ArtifactTreeNode]:
+        """Ancestors of the artifact, root first. Raises ArtifactNotFoundError."""
+        artifact = self._require(artifact_id)
+        return [self._node(a) for a in self.repo.ancestors(artifact.id)]
+
+    def build_tree(self, root_id: object, max_depth: int | None = None) -> ArtifactTreeNode:
+        """The subtree under `root_id`, `max_depth` levels deep (None: all), from one query.
+
+        Every node's `children` is a list (empty for leaves and at the depth cut-off).
+        Raises InvalidULIDError, ArtifactNotFoundError.
+        """
+        root_key = normalize_id(root_id)
+        rows = self.repo.subtree_rows(root_key, max_depth)
+        if not rows:
+            raise ArtifactNotFoundError(root_key)
+        return self._assemble(rows)
+
+    def expand(self, artifact_id: object) -> ArtifactExpansion:
+        """The artifact with its ancestors (root first) and all its descendants."""
+        tree = self.build_tree(artifact_id)
+        ancestors = [self._node(a) for a in self.repo.ancestors(str(tree.id))]
+        return ArtifactExpansion.model_construct(**dict(tree), ancestors=ancestors)
+
+    expand_artifact = expand
+
+    # Writes ------------------------------------------------------------------------
+
+    def save(self, artifact_in: ArtifactIn) -> ArtifactOut:
+        """Create the artifact, or update it when `artifact_in.id` already exists.
+
+        On update, `parent_id` is the desired parent: a different one moves the artifact.
+        Raises ArtifactNotFoundError (parent), ArtifactCycleError, HierarchyDepthError.
+        """
+        if artifact_in.id is not None and self.exists_by_id(artifact_in.id):
+            update = ArtifactUpdate(data=artifact_in.data, parent_id=artifact_in.parent_id)
+            return self.update(artifact_in.id, update)
+        return self.create(artifact_in)
+
+    def create(self, artifact_in: ArtifactIn) -> ArtifactOut:
+        """Create a new artifact; its level comes from its parent, never from the client.
+
+        Raises ArtifactExistsError (id taken), ArtifactNotFoundError (parent), HierarchyDepthError.
+        """
+        with self._writing():
+            artifact_id = str(artifact_in.id) if artifact_in.id is not None else new_id()
+            if artifact_in.id is not None and self.repo.exists(artifact_id):
+                raise ArtifactExistsError(artifact_id)
+            level = self._level_under(artifact_in.parent_id)
+            self.hierarchy.check_level(level)
+            now = utcnow()
+            artifact = Artifact(
+                id=artifact_id,
+                parent_id=str(artifact_in.parent_id) if artifact_in.parent_id is not None else None,
+                level=level,
+                data=artifact_in.data,
+                created_at=now,
+                updated_at=now,
+            )
+            try:
+                self.repo.add(artifact)
+            except IntegrityError:  # the same id or a vanished parent, raced in by another writer
+                raise ArtifactExistsError(artifact_id) from None
+            return ArtifactOut.model_validate(artifact)
+
+    def update(self, artifact_id: object, changes: ArtifactUpdate) -> ArtifactOut:
+        """Replace the data; when `changes.moves`, also move under the new parent.
+
+        Raises ArtifactNotFoundError, ArtifactCycleError, HierarchyDepthError.
+        """
+        with self._writing():
+            artifact = self._require(artifact_id)
+            if changes.moves:
+                self._move(artifact, changes.parent_id)
+            artifact.data = changes.data
+            artifact.updated_at = utcnow()
+            self.session.flush()
+            return ArtifactOut.model_validate(artifact)
+
+    def move(self, artifact_id: object, new_parent_id: object | None) -> ArtifactOut:
+        """Move an artifact (and its subtree) under another parent, or make it a root."""
+        with self._writing():
+            artifact = self._require(artifact_id)
+            self._move(artifact, new_parent_id)
+            artifact.updated_at = utcnow()
+            self.session.flush()
+            return ArtifactOut.model_validate(artifact)
+
+    def delete(self, artifact_id: object) -> None:
+        """Delete a leaf artifact. Raises ArtifactNotFoundError, ArtifactHasChildrenError."""
+        with self._writing():
+            artifact = self._require(artifact_id)
+            children = self.repo.count_children(artifact.id)
+            if children:
+                raise ArtifactHasChildrenError(artifact.id, children)
+            self.repo.delete(artifact)
+
+    delete_by_id = delete
+
+    def delete_subtree(self, artifact_id: object) -> int:
+        """Delete an artifact and all its descendants (never orphans); returns how many."""
+        with self._writing():
+            artifact = self._require(artifact_id)
+            ids = self.repo.subtree_ids(artifact.id)
+            self.session.expunge_all()
+            return self.repo.delete_many(ids)
+
+    def delete_all(self) -> int:
+        """Delete every artifact; returns how many were removed."""
+        with self._writing():
+            self.session.expunge_all()
+            return self.repo.delete_all()
+
+    # Helpers -----------------------------------------------------------------------
+
+    def _require(self, artifact_id: object, what: str = "Artifact") -> Artifact:
+        key = normalize_id(artifact_id)
+        artifact = self.repo.get(key)
+        if artifact is None:
+            raise ArtifactNotFoundError(key, what)
+        return artifact
+
+    def _level_under(self, parent_id: object | None) -> int:
+        if parent_id is None:
+            return 0
+        return self._require(parent_id, "Parent artifact").level + 1
+
+    def _move(self, artifact: Artifact, new_parent_id: object | None) -> None:
+        parent_key = normalize_id(new_parent_id) if new_parent_id is not None else None
+        if parent_key == artifact.parent_id:
+            return
+        new_level = self._level_under(parent_key)
+        if parent_key is not None and self.repo.is_descendant_or_self(parent_key, artifact.id):
+            raise ArtifactCycleError(artifact.id, parent_key)
+        delta = new_level - artifact.level
+        self.hierarchy.check_level(self.repo.subtree_max_level(artifact.id) + delta)
+        if delta:
+            self.repo.shift_levels(artifact.id, delta)
+            self.session.refresh(artifact)
+        artifact.parent_id = parent_key
+
+    def _node(self, artifact: Artifact, children: list[ArtifactTreeNode] | None = None) -> ArtifactTreeNode:
+        node = ArtifactTreeNode.model_validate(artifact)
+        node.level_label = self.hierarchy.label_for(node.level)
+        node.hierarchy = self.hierarchy.name
+        node.children = children
+        return node
+
+    def _assemble(self, rows: Any) -> ArtifactTreeNode:
+        """Link rows (parents before children) into nodes without another query."""
+        hierarchy, label_for = self.hierarchy.name, self.hierarchy.label_for
+        nodes: dict[str, ArtifactTreeNode] = {}
+        root: ArtifactTreeNode | None = None
+        for artifact_id, parent_id, level, data, created_at, updated_at, _depth in rows:
+            node = ArtifactTreeNode.model_construct(
+                id=parse_ulid(artifact_id),
+                parent_id=parse_ulid(parent_id) if parent_id is not None else None,
+                level=level,
+                data=data,
+                created_at=created_at,
+                updated_at=updated_at,
+                level_label=label_for(level),
+                hierarchy=hierarchy,
+                children=[],
+            )
+            nodes[artifact_id] = node
+            parent = nodes.get(parent_id) if root is not None else None
+            if parent is not None:
+                parent.children.append(node)
+            elif root is None:
+                root = node
+        assert root is not None
+        return root

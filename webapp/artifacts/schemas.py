@@ -1,0 +1,247 @@
+"""Pydantic shapes that cross the edges: API bodies, manager results, DataFrames."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated, Any, Generic, Self, TypeVar
+
+import pandas as pd
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from ulid import ULID
+
+DEFAULT_MAX_JSON_DEPTH = 64
+ULID_PATTERN = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$"
+
+
+def parse_ulid(value: object) -> ULID:
+    """A ULID from a ULID, or from its 26-character text in either case. Raises ValueError."""
+    if isinstance(value, ULID):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("a ULID must be a 26-character string")
+    try:
+        return ULID.from_str(value.upper())
+    except ValueError as error:
+        raise ValueError(f"not a valid ULID: {error}") from None
+
+
+ArtifactId = Annotated[
+    ULID,
+    PlainValidator(parse_ulid),
+    PlainSerializer(str, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": ULID_PATTERN, "examples": ["01K9ZQ4M7E2V6S3T8W5X0Y1Z2A"]}),
+]
+
+
+def check_json_value(value: Any, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> None:
+    """Refuse what JSON columns cannot store faithfully on both SQLite and PostgreSQL.
+
+    Walks iteratively (no recursion limit to hit): nesting deeper than `max_depth`,
+    NUL characters and lone surrogates in strings (PostgreSQL's jsonb rejects them),
+    and NaN/Infinity (not JSON). Raises ValueError naming the first problem.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            if depth > max_depth:
+                raise ValueError(f"nested deeper than {max_depth} levels")
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    raise ValueError("object keys must be strings")
+                _check_text(key)
+                stack.append((child, depth + 1))
+        elif isinstance(item, (list, tuple)):
+            if depth > max_depth:
+                raise ValueError(f"nested deeper than {max_depth} levels")
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("NaN and Infinity are not valid JSON numbers")
+        elif item is not None and not isinstance(item, (bool, int, float)):
+            raise ValueError(f"{type(item).__name__} values are not JSON-serializable")
+
+
+def _check_text(text: str) -> None:
+    if "\x00" in text:
+        raise ValueError("strings may not contain the NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("strings may not contain unpaired surrogates") from None
+
+
+def _checked_data(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+    max_depth = (info.context or {}).get("max_json_depth", DEFAULT_MAX_JSON_DEPTH)
+    check_json_value(value, max_depth)
+    return value
+
+
+class ArtifactIn(BaseModel):
+    """What a client sends to create (or, with an existing id, update) an artifact.
+
+    `level` is accepted for compatibility but never trusted: the manager computes it
+    from the parent.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: ArtifactId | None = Field(None, description="Optional client-chosen ULID")
+    parent_id: ArtifactId | None = Field(None, description="Parent artifact; omit or null for a root")
+    level: int | None = Field(None, description="Ignored: computed from the parent")
+    data: dict[str, Any] = Field(..., description="Any JSON object")
+
+    _check_data = field_validator("data")(_checked_data)
+
+
+class ArtifactUpdate(BaseModel):
+    """Body of PUT: new data, and optionally a new parent (null makes it a root)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    data: dict[str, Any] = Field(..., description="Replaces the artifact's data")
+    parent_id: ArtifactId | None = Field(
+        None, description="Present: move the artifact under this parent (null: make it a root)"
+    )
+
+    _check_data = field_validator("data")(_checked_data)
+
+    @property
+    def moves(self) -> bool:
+        """True when the client asked for a (possibly unchanged) parent."""
+        return "parent_id" in self.model_fields_set
+
+
+class ArtifactOut(BaseModel):
+    """An artifact as stored."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: ArtifactId
+    parent_id: ArtifactId | None = None
+    level: int
+    data: Any
+    created_at: datetime
+    updated_at: datetime
+
+
+class ArtifactTreeNode(ArtifactOut):
+    """An artifact with its hierarchy metadata and, when loaded, its children."""
+
+    level_label: str | None = None
+    hierarchy: str | None = None
+    children: list[ArtifactTreeNode] | None = None
+
+
+class ArtifactExpansion(ArtifactTreeNode):
+    """An artifact in context: its ancestors (root first, no children) and its descendants."""
+
+    ancestors: list[ArtifactTreeNode] = Field(default_factory=list)
+
+
+class TreeRequest(BaseModel):
+    root_id: ArtifactId
+    max_depth: int | None = Field(
+        None, ge=0, le=10_000, description="Levels below the root to include; null = all"
+    )
+
+
+class ExpandRequest(BaseModel):
+    artifact_id: ArtifactId
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a paginated listing."""
+
+    items: list[T]
+    total: int
+    page: int
+    size: int
+    pages: int
+
+    @classmethod
+    def of(cls, items: list[T], total: int, page: int, size: int) -> Self:
+        return cls(items=items, total=total, page=page, size=size, pages=math.ceil(total / size) if size else 0)
+
+
+class PandasDataFrame(BaseModel):
+    """A DataFrame as JSON: column names and rows. NaN becomes null, timestamps ISO strings."""
+
+    columns: list[str]
+    data: list[list[Any]]
+
+    @model_validator(mode="after")
+    def _rows_match_columns(self) -> Self:
+        width = len(self.columns)
+        for number, row in enumerate(self.data):
+            if len(row) != width:
+                raise ValueError(f"row {number} has {len(row)} values, expected {width}")
+        return self
+
+    @classmethod
+    def from_dataframe(cls, df: pd.DataFrame) -> Self:
+        """Capture `df` with JSON-safe Python values (None for missing, ISO text for times)."""
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"Expected a pandas DataFrame, but got {type(df).__name__}")
+        frame = df.copy(deep=False)
+        for name, column in frame.items():
+            if pd.api.types.is_datetime64_any_dtype(column) or pd.api.types.is_timedelta64_dtype(column):
+                frame[name] = column.map(_iso, na_action="ignore")
+        values = frame.astype(object).where(frame.notna(), None)
+        rows = [[_json_scalar(v) for v in row] for row in values.itertuples(index=False, name=None)]
+        return cls.model_construct(columns=[str(c) for c in df.columns], data=rows)
+
+    def to_dataframe(self, dtypes: dict[str, str] | None = None) -> pd.DataFrame:
+        """The frame back; pass `dtypes` (as recorded at upload) to restore column types."""
+        frame = pd.DataFrame(self.data, columns=self.columns)
+        if dtypes:
+            frame = restore_dtypes(frame, dtypes)
+        return frame
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat()
+
+
+def _json_scalar(value: Any) -> Any:
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item"):  # numpy scalar that astype(object) kept
+        return _json_scalar(value.item())
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def restore_dtypes(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
+    """Cast columns back to recorded pandas dtypes where that is possible."""
+    for name, dtype in dtypes.items():
+        if name not in frame.columns:
+            continue
+        try:
+            if dtype.startswith("datetime64"):
+                frame[name] = pd.to_datetime(frame[name], format="ISO8601")
+            elif dtype.startswith("timedelta64"):
+                frame[name] = pd.to_timedelta(frame[name])
+            else:
+                frame[name] = frame[name].astype(dtype)
+        except (TypeError, ValueError):
+            pass  # keep the values as they are rather than lose them
+    return frame

@@ -1,0 +1,81 @@
+"""Configuration defaults; every key can be overridden from the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _labels(raw: str | None) -> dict[int, str] | None:
+    """Parse ARTIFACT_LEVEL_LABELS: either JSON ({"0": "project"}) or "project,document,version"."""
+    if not raw:
+        return None
+    raw = raw.strip()
+    if raw.startswith("{"):
+        return {int(level): str(label) for level, label in json.loads(raw).items()}
+    return {level: label.strip() for level, label in enumerate(raw.split(",")) if label.strip()}
+
+
+def _database_url() -> str:
+    url = os.environ.get("DATABASE_URL", "sqlite:///artifacts.db")
+    # Heroku-style URLs name the dialect "postgres"; SQLAlchemy wants a driver too.
+    if url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgres://")
+    elif url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def from_environment() -> dict[str, Any]:
+    """Settings read from the process environment at app creation time."""
+    return {
+        "SECRET_KEY": os.environ.get("SECRET_KEY", ""),
+        "ENV_NAME": os.environ.get("ARTIFACT_STORE_ENV", "development"),
+        # A relative sqlite path resolves inside instance/ (Flask-SQLAlchemy 3).
+        "SQLALCHEMY_DATABASE_URI": _database_url(),
+        "ARTIFACT_HIERARCHY": os.environ.get("ARTIFACT_HIERARCHY", "ml_pipeline"),
+        "ARTIFACT_LEVEL_LABELS": _labels(os.environ.get("ARTIFACT_LEVEL_LABELS"))
+        or {0: "experiment", 1: "model", 2: "predictions"},
+        "ARTIFACT_MAX_DEPTH": _int("ARTIFACT_MAX_DEPTH", 0) or None,
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 64 * 1024 * 1024),
+        "MAX_JSON_DEPTH": _int("MAX_JSON_DEPTH", 64),
+        "MAX_PAGE_SIZE": _int("MAX_PAGE_SIZE", 1000),
+    }
+
+
+def load_secret_key(instance: Path, env_name: str) -> str:
+    """The key in instance/secret_key, created on first start; production must set SECRET_KEY.
+
+    A generated key keeps the zero-set-up promise while still being secret and stable
+    across restarts and gunicorn workers.
+    """
+    if env_name == "production":
+        raise RuntimeError("ARTIFACT_STORE_ENV=production needs a SECRET_KEY in the environment.")
+    path = instance / "secret_key"
+    if not path.exists():
+        # Write aside, then link into place: atomic, so concurrent workers agree on one key.
+        draft = path.with_name(f".secret_key.{os.getpid()}")
+        draft.write_text(secrets.token_hex(32))
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
+class Defaults:
+    """Safe development values; see the README's configuration table."""
+
+    WTF_CSRF_TIME_LIMIT = None
+    DEFAULT_PAGE_SIZE = 50
