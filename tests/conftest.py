@@ -134,7 +134,7 @@ def gunicorn_server(
             try:
                 if requests.get(f"{base}/health", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still booting
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError("gunicorn did not become healthy within 30 s")

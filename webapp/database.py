@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
-from flask_migrate import upgrade
-from sqlalchemy import text
+from flask_migrate import stamp, upgrade
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.extensions import db
@@ -21,6 +21,11 @@ def upgrade_schema(app: Flask) -> None:
     (BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL).
     """
     with app.app_context():
+        tables = set(inspect(db.engine).get_table_names())
+        if "artifacts" in tables and "alembic_version" not in tables:
+            # Made by create_all() (tests, or a script's open_session()): it already has
+            # the models' current schema, so record that instead of re-creating tables.
+            stamp(directory=str(MIGRATIONS), revision="head")
         upgrade(directory=str(MIGRATIONS))
 
 

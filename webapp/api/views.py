@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, url_for
+from flask import Blueprint, Response, current_app, jsonify, redirect, url_for
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -98,6 +98,12 @@ def get_artifact_expansion(artifact_id: str) -> Response:
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
     return jsonify(build_openapi())
+
+
+@bp.get("/docs")
+def api_docs() -> Response:
+    """The interactive API documentation (Swagger UI, vendored under static/)."""
+    return redirect(url_for("static", filename="docs/index.html"))
 
 
 @health_bp.get("/health")

@@ -1,0 +1,102 @@
+"""The factory, configuration, migrations and the core CLI commands."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from webapp import create_app
+from webapp.artifacts import Base
+from webapp.config import from_environment
+from webapp.database import schema_revision, upgrade_schema
+from webapp.extensions import db
+
+
+def test_config_overrides_reach_the_app(app_config):
+    app = create_app({**app_config, "ARTIFACT_HIERARCHY": "documents"})
+    assert app.config["TESTING"] is True
+    assert app.extensions["artifact_hierarchy"].name == "documents"
+
+
+def test_hierarchy_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("ARTIFACT_HIERARCHY", "datasets")
+    monkeypatch.setenv("ARTIFACT_LEVEL_LABELS", "dataset, version, partition")
+    monkeypatch.setenv("ARTIFACT_MAX_DEPTH", "3")
+    config = from_environment()
+    assert config["ARTIFACT_HIERARCHY"] == "datasets"
+    assert config["ARTIFACT_LEVEL_LABELS"] == {0: "dataset", 1: "version", 2: "partition"}
+    assert config["ARTIFACT_MAX_DEPTH"] == 3
+    monkeypatch.setenv("ARTIFACT_LEVEL_LABELS", '{"0": "project", "2": "version"}')
+    assert from_environment()["ARTIFACT_LEVEL_LABELS"] == {0: "project", 2: "version"}
+
+
+def test_database_url_defaults_to_instance_sqlite_and_accepts_postgres_urls(monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert from_environment()["SQLALCHEMY_DATABASE_URI"] == "sqlite:///artifacts.db"
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@h/db")
+    assert from_environment()["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/db"
+
+
+def test_default_sqlite_file_lands_in_instance(tmp_path, monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    app = create_app({"TESTING": True, "SECRET_KEY": "x"})
+    with app.app_context():
+        assert db.engine.url.database.endswith("instance/artifacts.db")
+        db.engine.dispose()
+
+
+def test_secret_key_is_generated_once_and_production_requires_one(app_config, monkeypatch):
+    config = {**app_config, "SECRET_KEY": ""}
+    first = create_app(config).config["SECRET_KEY"]
+    assert len(first) >= 32 and first == create_app(config).config["SECRET_KEY"]
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        create_app({**config, "ENV_NAME": "production"})
+
+
+def test_migrations_build_the_same_schema_as_the_models(app_config):
+    app = create_app(app_config)
+    upgrade_schema(app)
+    upgrade_schema(app)  # idempotent: a second start-up is a no-op
+    with app.app_context():
+        with db.engine.connect() as connection:
+            diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        assert diff == []
+        indexes = {ix["name"] for ix in inspect(db.engine).get_indexes("artifacts")}
+        assert {"ix_artifacts_parent_id", "ix_artifacts_level", "ix_artifacts_created_at"} <= indexes
+        assert schema_revision() is not None
+        db.engine.dispose()
+
+
+def test_foreign_keys_are_enforced_on_sqlite(app):
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    with app.app_context():
+        with pytest.raises(IntegrityError):
+            db.session.execute(
+                text("INSERT INTO artifacts (id, parent_id, level, data, created_at, updated_at) "
+                     "VALUES ('01ARZ3NDEKTSV4RRFFQ69G5FAV', '01ARZ3NDEKTSV4RRFFQ69G5FAW', 1, '{}', "
+                     "'2025-01-01', '2025-01-01')")
+            )
+            db.session.flush()
+        db.session.rollback()
+
+
+def test_seed_demo_adds_the_spec_examples(app, runner, manager):
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    assert "Seeded 7 artifacts" in result.output
+    roots, total = manager.find_paginated(1, 50, roots_only=True)
+    assert total == 2
+    names = {r.data.get("experiment_name") or r.data.get("name") for r in roots}
+    assert names == {"weather_forecast", "API Documentation"}
+    documents = next(r for r in roots if r.data.get("name") == "API Documentation")
+    tree = manager.build_tree(documents.id)
+    assert [v.data["version"] for v in tree.children[0].children] == ["1.0", "1.1"]
+
+
+def test_init_db_reports_the_database(runner):
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0 and "Database ready" in result.output

@@ -1,0 +1,260 @@
+"""ArtifactManager and ArtifactRepository, called directly as a script would."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from sqlalchemy import event
+from ulid import ULID
+
+from webapp.artifacts import (
+    ArtifactCycleError,
+    ArtifactExistsError,
+    ArtifactHasChildrenError,
+    ArtifactHierarchy,
+    ArtifactIn,
+    ArtifactManager,
+    ArtifactNotFoundError,
+    ArtifactRepository,
+    ArtifactUpdate,
+    HierarchyDepthError,
+    InvalidULIDError,
+    PandasDataFrame,
+)
+
+test_hierarchy = ArtifactHierarchy(name="ml_pipeline", level_labels={0: "experiment", 1: "model", 2: "predictions"})
+
+
+def test_artifact_hierarchy(manager):
+    """The spec's unit test, synchronous."""
+    manager = ArtifactManager(ArtifactRepository(manager.session), hierarchy=test_hierarchy)
+
+    parent = manager.save(ArtifactIn(data={"level": "root"}))
+    assert parent.level == 0
+    assert parent.parent_id is None
+
+    child = manager.save(ArtifactIn(parent_id=parent.id, data={"level": "child"}))
+    assert child.level == 1
+    assert child.parent_id == parent.id
+
+    tree = manager.build_tree(parent.id)
+    assert len(tree.children) == 1
+    assert tree.children[0].id == child.id
+
+
+def test_level_comes_from_parent_never_from_client(manager):
+    root = manager.save(ArtifactIn(data={}, level=7))
+    child = manager.save(ArtifactIn(parent_id=root.id, data={}, level=0))
+    assert (root.level, child.level) == (0, 1)
+
+
+def test_ids_are_ulids_and_client_ids_are_kept(manager):
+    generated = manager.save(ArtifactIn(data={"a": 1}))
+    assert isinstance(generated.id, ULID)
+    chosen = ULID()
+    kept = manager.save(ArtifactIn(id=chosen, data={"b": 2}))
+    assert kept.id == chosen
+    assert manager.find_by_id(str(chosen).lower()).data == {"b": 2}
+
+
+def test_save_with_existing_id_updates(manager, make_artifact):
+    root = make_artifact(name="old")
+    other = make_artifact(name="other")
+    updated = manager.save(ArtifactIn(id=root.id, parent_id=other.id, data={"name": "new"}))
+    assert updated.id == root.id
+    assert updated.data == {"name": "new"}
+    assert (updated.parent_id, updated.level) == (other.id, 1)
+    assert manager.count() == 2
+
+
+def test_create_refuses_an_existing_id(manager, make_artifact):
+    root = make_artifact()
+    with pytest.raises(ArtifactExistsError):
+        manager.create(ArtifactIn(id=root.id, data={"x": 1}))
+    assert manager.get(root.id).data == root.data
+
+
+def test_unknown_parent_is_refused_and_nothing_is_written(manager):
+    with pytest.raises(ArtifactNotFoundError, match="Parent artifact"):
+        manager.save(ArtifactIn(parent_id=ULID(), data={}))
+    assert manager.count() == 0
+
+
+def test_find_by_id_returns_none_for_unknown_and_raises_for_malformed(manager):
+    assert manager.find_by_id(ULID()) is None
+    with pytest.raises(InvalidULIDError):
+        manager.find_by_id("not-a-ulid")
+
+
+def test_timestamps_are_utc_and_updated_at_moves(manager, make_artifact):
+    artifact = make_artifact()
+    assert artifact.created_at.utcoffset().total_seconds() == 0
+    updated = manager.update(artifact.id, ArtifactUpdate(data={"v": 2}))
+    assert updated.created_at == artifact.created_at
+    assert updated.updated_at > artifact.updated_at
+
+
+def test_update_without_parent_id_keeps_the_parent(manager, make_artifact):
+    root = make_artifact()
+    child = make_artifact(parent=root)
+    updated = manager.update(child.id, ArtifactUpdate(data={"v": 2}))
+    assert updated.parent_id == root.id
+
+
+def test_delete_refuses_when_children_exist(manager, make_artifact):
+    root = make_artifact()
+    make_artifact(parent=root)
+    with pytest.raises(ArtifactHasChildrenError):
+        manager.delete(root.id)
+    assert manager.count() == 2
+
+
+def test_delete_leaf_then_parent(manager, make_artifact):
+    root = make_artifact()
+    leaf = make_artifact(parent=root)
+    manager.delete(leaf.id)
+    manager.delete(root.id)
+    assert manager.count() == 0
+    with pytest.raises(ArtifactNotFoundError):
+        manager.delete(root.id)
+
+
+def test_delete_subtree_and_delete_all(manager, make_artifact):
+    root = make_artifact()
+    child = make_artifact(parent=root)
+    make_artifact(parent=child)
+    keep = make_artifact()
+    assert manager.delete_subtree(root.id) == 3
+    assert [a.id for a in manager.find_all()] == [keep.id]
+    assert manager.delete_all() == 1
+    assert manager.count() == 0
+
+
+def test_move_recomputes_levels_of_the_whole_subtree(manager, make_artifact):
+    a = make_artifact(name="a")
+    b = make_artifact(parent=a, name="b")
+    c = make_artifact(parent=b, name="c")
+    other = make_artifact(name="other")
+    deep = make_artifact(parent=other, name="deep")
+
+    manager.move(b.id, deep.id)
+    levels = {str(x.id): x.level for x in manager.find_all()}
+    assert levels[str(b.id)] == 2 and levels[str(c.id)] == 3
+
+    manager.move(b.id, None)
+    assert manager.get(b.id).level == 0 and manager.get(c.id).level == 1
+
+
+def test_move_under_own_descendant_is_refused(manager, make_artifact):
+    a = make_artifact()
+    b = make_artifact(parent=a)
+    c = make_artifact(parent=b)
+    for target in (a, b, c):
+        with pytest.raises(ArtifactCycleError):
+            manager.move(a.id, target.id)
+    assert manager.get(a.id).parent_id is None
+    assert manager.get(c.id).level == 2
+
+
+def test_hierarchy_max_depth_refuses_deeper_artifacts(manager):
+    limited = ArtifactManager(
+        manager.repo, hierarchy=ArtifactHierarchy(name="docs", level_labels={0: "project"}, max_depth=2)
+    )
+    project = limited.save(ArtifactIn(data={"name": "p"}))
+    doc = limited.save(ArtifactIn(parent_id=project.id, data={"title": "d"}))
+    with pytest.raises(HierarchyDepthError):
+        limited.save(ArtifactIn(parent_id=doc.id, data={"version": "1"}))
+    other = limited.save(ArtifactIn(data={"name": "q"}))
+    with pytest.raises(HierarchyDepthError):  # moving a 2-level subtree one level down
+        limited.move(project.id, other.id)
+    assert limited.count() == 3
+
+
+def test_label_for_falls_back_to_level_n():
+    assert test_hierarchy.label_for(1) == "model"
+    assert test_hierarchy.label_for(5) == "level_5"
+    assert test_hierarchy.describe(0) == {"hierarchy": "ml_pipeline", "level_depth": 0, "level_label": "experiment"}
+
+
+def test_tree_nodes_carry_labels_and_hierarchy(manager, make_artifact):
+    root = make_artifact()
+    make_artifact(parent=root)
+    tree = manager.build_tree(root.id)
+    assert (tree.level_label, tree.hierarchy) == ("experiment", "ml_pipeline")
+    assert tree.children[0].level_label == "model"
+    assert tree.children[0].children == []
+
+
+def test_build_tree_is_one_query_and_stops_at_max_depth(manager, make_artifact):
+    root = make_artifact(name="root")
+    for i in range(3):
+        child = make_artifact(parent=root, name=f"c{i}")
+        for j in range(2):
+            grandchild = make_artifact(parent=child, name=f"g{i}{j}")
+            make_artifact(parent=grandchild, name="leaf")
+
+    statements: list[str] = []
+    engine = manager.session.get_bind()
+
+    def count(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        full = manager.build_tree(root.id)
+        limited = manager.build_tree(root.id, max_depth=1)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+    assert len(statements) == 2
+    assert "RECURSIVE" in statements[0].upper()
+    assert [c.data["name"] for c in full.children] == ["c0", "c1", "c2"]
+    assert len(full.children[0].children[0].children) == 1
+    assert all(child.children == [] for child in limited.children)
+    assert manager.build_tree(root.id, max_depth=0).children == []
+
+
+def test_build_tree_of_unknown_root_raises(manager):
+    with pytest.raises(ArtifactNotFoundError):
+        manager.build_tree(ULID())
+
+
+def test_expand_gives_ancestors_root_first_and_descendants(manager, make_artifact):
+    root = make_artifact(name="root")
+    middle = make_artifact(parent=root, name="middle")
+    leaf = make_artifact(parent=middle, name="leaf")
+    expanded = manager.expand(middle.id)
+    assert expanded.id == middle.id
+    assert [a.id for a in expanded.ancestors] == [root.id]
+    assert [c.id for c in expanded.children] == [leaf.id]
+    assert [a.id for a in manager.expand(leaf.id).ancestors] == [root.id, middle.id]
+
+
+def test_find_paginated_is_stable_and_filters(manager, make_artifact):
+    roots = [make_artifact(name=f"r{i}") for i in range(5)]
+    child = make_artifact(parent=roots[0], name="needle in data")
+    first, total = manager.find_paginated(1, 2)
+    second, _ = manager.find_paginated(2, 2)
+    assert total == 6
+    assert [a.id for a in first + second] == sorted(a.id for a in [*roots, child])[:4]
+    assert manager.find_paginated(1, 50, roots_only=True)[1] == 5
+    assert [a.id for a in manager.find_paginated(1, 50, parent_id=roots[0].id)[0]] == [child.id]
+    assert manager.find_paginated(1, 50, level=1)[1] == 1
+    assert [a.id for a in manager.find_paginated(1, 50, text="NEEDLE")[0]] == [child.id]
+    assert manager.find_paginated(1, 50, text="100%_")[1] == 0
+
+
+def test_text_search_finds_non_ascii(manager, make_artifact):
+    artifact = make_artifact(name="Café crème")
+    assert [a.id for a in manager.find_paginated(1, 10, text="café")[0]] == [artifact.id]
+
+
+def test_pandas_dataframe_round_trip_through_the_store(manager):
+    """The spec's 'Storing DataFrames' snippet, synchronous."""
+    df = pd.DataFrame({"feature1": [1.0, 2.0, 3.0], "feature2": [4.0, 5.0, 6.0]})
+    pandas_df = PandasDataFrame.from_dataframe(df)
+    artifact = manager.save(ArtifactIn(data={"dataframe": pandas_df.model_dump()}))
+    artifact = manager.find_by_id(artifact.id)
+    restored = PandasDataFrame(**artifact.data["dataframe"]).to_dataframe()
+    pd.testing.assert_frame_equal(restored, df)
