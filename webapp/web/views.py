@@ -1,16 +1,343 @@
-"""HTML pages (server-rendered, htmx fragments)."""
+"""HTML pages and htmx fragments. Thin: read input, call the manager, render or redirect.
+
+Every rule (levels, parents, cycles, delete-with-children) is the manager's; a refused
+form comes back with the user's input and the manager's explanation (status 422).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
 
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_wtf.csrf import CSRFError
+from pydantic import ValidationError
+from werkzeug.wrappers import Response as BaseResponse
+
+from webapp.artifacts import ArtifactIn, ArtifactOut, ArtifactUpdate
+from webapp.artifacts.errors import ArtifactError, ArtifactNotFoundError
+from webapp.errors import render_error_page
 from webapp.services import get_manager
+from webapp.web import presenters
+from webapp.web.forms import FIELDS_MODE, ArtifactForm, ConfirmForm, MoveForm
 
 bp = Blueprint("web", __name__)
+
+CHILD_PAGE_SIZE = 50
+MAX_PAGE = 1_000_000  # keeps OFFSET far inside a 64-bit integer whatever the query string says
+MAX_QUERY_LENGTH = 200
+EDITABLE_JSON_CHARS = 2_000_000  # bigger data is edited through the API, not a textarea
+
+# Scripts and styles only from this origin: stored data can never run as script, even if
+# a template forgot to escape it. Inline style attributes stay allowed (harmless, and
+# partials from other features may use them).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+@dataclass(frozen=True)
+class TreeNode:
+    """An artifact as a tree row: the artifact and how many children it has."""
+
+    artifact: ArtifactOut
+    children: int
+
+    @property
+    def id(self) -> str:
+        return str(self.artifact.id)
+
+
+# Template helpers ------------------------------------------------------------------------
+
+
+def level_label(level: int) -> str:
+    return current_app.extensions["artifact_hierarchy"].label_for(level)
+
+
+def display_name(artifact: Any) -> str:
+    """The artifact's title, or "Untitled <level label>"."""
+    return presenters.title_of(artifact.data) or f"Untitled {level_label(artifact.level)}"
+
+
+bp.add_app_template_filter(level_label, "level_label")
+bp.add_app_template_filter(display_name, "display_name")
+bp.add_app_template_filter(presenters.summary_of, "summary")
+bp.add_app_template_global(presenters.is_frame, "is_frame")
+bp.add_app_template_global(presenters.looks_base64, "looks_base64")
+bp.add_app_template_global(presenters.pointer_append, "pointer_append")
+bp.add_app_template_global(presenters.first_entries, "first_entries")
+bp.add_app_template_global(presenters.describe_value, "describe_value")
+bp.add_app_template_global(presenters.VIEW_LIMITS, "view_limits")
+
+
+@bp.after_request
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.vary.add("HX-Request")  # fragment and page share URLs: caches must keep them apart
+    return response
+
+
+# Helpers -------------------------------------------------------------------------------
+
+
+def _page_arg(name: str = "page") -> int:
+    return min(max(request.args.get(name, 1, type=int) or 1, 1), MAX_PAGE)
+
+
+def _is_fragment_request() -> bool:
+    """An htmx swap (not a history restore, which needs the whole page)."""
+    return bool(request.headers.get("HX-Request")) and not request.headers.get("HX-History-Restore-Request")
+
+
+def _tree_nodes(artifacts: list[ArtifactOut]) -> list[TreeNode]:
+    counts = get_manager().child_counts([a.id for a in artifacts])
+    return [TreeNode(a, counts.get(str(a.id), 0)) for a in artifacts]
+
+
+def _children(artifact_id: str, page: int) -> dict[str, Any]:
+    """Context of the children partial: one page of child nodes and where the next starts."""
+    items, total = get_manager().find_paginated(page, CHILD_PAGE_SIZE, parent_id=artifact_id)
+    shown = (page - 1) * CHILD_PAGE_SIZE + len(items)
+    return {
+        "parent_id": artifact_id,
+        "nodes": _tree_nodes(items),
+        "total_children": total,
+        "page": page,
+        "next_page": page + 1 if shown < total else None,
+        "remaining": max(total - shown, 0),
+    }
+
+
+def _form_refused(form: Any, error: ArtifactError) -> None:
+    """Show the manager's refusal on the form (the user's input stays in the fields)."""
+    form.form_errors.append(error.detail)
+
+
+def _artifact_in(form: ArtifactForm, parent_id: str | None) -> ArtifactIn:
+    context = {"max_json_depth": current_app.config["MAX_JSON_DEPTH"]}
+    return ArtifactIn.model_validate({"parent_id": parent_id, "data": form.data_value}, context=context)
+
+
+# Pages and fragments ---------------------------------------------------------------------
 
 
 @bp.get("/")
 def artifact_index() -> str:
-    page = request.args.get("page", 1, type=int) or 1
-    listing = get_manager().list_page(max(page, 1), 50, roots_only=True, newest_first=True)
-    return render_template("artifacts/index.html", listing=listing)
+    """The root artifacts, newest first, optionally filtered by text in their data."""
+    q = request.args.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    size = current_app.config["DEFAULT_PAGE_SIZE"]
+    listing = get_manager().list_page(_page_arg(), size, roots_only=True, text=q or None, newest_first=True)
+    context = {"listing": listing, "nodes": _tree_nodes(listing.items), "q": q}
+    if _is_fragment_request() and request.headers.get("HX-Target") == "listing":
+        return render_template("artifacts/_listing.html", **context)
+    return render_template("artifacts/index.html", **context)
+
+
+@bp.get("/artifacts/<artifact_id>")
+def artifact_detail(artifact_id: str) -> str:
+    manager = get_manager()
+    artifact = manager.get(artifact_id)
+    artifact_id = str(artifact.id)
+    return render_template(
+        "artifacts/detail.html",
+        artifact=artifact,
+        ancestors=manager.ancestors(artifact_id),
+        **_children(artifact_id, _page_arg()),
+    )
+
+
+@bp.get("/artifacts/<artifact_id>/children")
+def artifact_children(artifact_id: str) -> str | BaseResponse:
+    """One level of children (htmx fragment). Without htmx: the artifact's page."""
+    artifact_id = str(get_manager().get(artifact_id).id)
+    page = _page_arg()
+    if not _is_fragment_request():
+        return redirect(url_for("web.artifact_detail", artifact_id=artifact_id, page=page if page > 1 else None)
+                        + "#children")
+    return render_template("artifacts/_children.html", **_children(artifact_id, page))
+
+
+@bp.get("/artifacts/<artifact_id>/value")
+def artifact_value(artifact_id: str) -> Response:
+    """One value of the data in full (by JSON pointer): text as text/plain, the rest as JSON."""
+    artifact = get_manager().get(artifact_id)
+    pointer = request.args.get("pointer", "")
+    try:
+        value = presenters.resolve_pointer(artifact.data, pointer)
+    except LookupError:
+        abort(404, f"This artifact has no value at {pointer!r}.")
+    if request.args.get("decode") == "base64":
+        if not isinstance(value, str):
+            abort(400, "Only a text value can be decoded from base64.")
+        try:
+            body: str | bytes = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            abort(400, "This value is not valid base64.")
+        response = Response(body, mimetype="application/octet-stream")
+        suffix = ".bin"
+    elif isinstance(value, str):
+        response, suffix = Response(value, mimetype="text/plain"), ".txt"
+    else:
+        response = Response(json.dumps(value, indent=2, ensure_ascii=False), mimetype="application/json")
+        suffix = ".json"
+    if request.args.get("download") or suffix == ".bin":
+        filename = presenters.pointer_filename(str(artifact.id), pointer, suffix)
+        response.headers.set("Content-Disposition", "attachment", filename=filename)
+    return response
+
+
+# Forms -----------------------------------------------------------------------------------
+
+
+@bp.route("/artifacts/new", methods=["GET", "POST"])
+def artifact_new() -> tuple[str, int] | BaseResponse:
+    """Create a root artifact, or a child when `parent` (GET) / `parent_id` (POST) names one."""
+    form = ArtifactForm()
+    status = 200
+    if request.method == "GET":
+        parent_id = request.args.get("parent") or None
+        form.start(None, request.args.get("mode", ""))
+        form.parent_id.data = str(get_manager().get(parent_id).id) if parent_id else ""
+    elif form.rebuilding:
+        form.rebuild()
+    elif form.validate_on_submit():
+        try:
+            artifact = get_manager().create(_artifact_in(form, form.parent_id.data or None))
+        except ArtifactError as error:
+            _form_refused(form, error)
+        except ValidationError:  # only the hidden parent id can be wrong here: data passed the form
+            form.form_errors.append("The parent id of this form is not a valid artifact id.")
+        else:
+            flash(f"Created {level_label(artifact.level)} “{display_name(artifact)}”.", "success")
+            return redirect(url_for("web.artifact_detail", artifact_id=str(artifact.id)))
+    if request.method == "POST" and (form.errors or form.form_errors):
+        status = 422
+    parent = None
+    if form.parent_id.data:
+        try:
+            parent = get_manager().find_by_id(form.parent_id.data)
+        except ArtifactError:
+            pass  # reported on the form
+    return render_template("artifacts/form.html", form=form, parent=parent, artifact=None), status
+
+
+@bp.route("/artifacts/<artifact_id>/edit", methods=["GET", "POST"])
+def artifact_edit(artifact_id: str) -> tuple[str, int] | BaseResponse:
+    """Replace an artifact's data."""
+    artifact = get_manager().get(artifact_id)
+    too_large = len(json.dumps(artifact.data)) > EDITABLE_JSON_CHARS
+    form = ArtifactForm()
+    status = 200
+    if too_large:
+        form = None
+    elif request.method == "GET":
+        form.start(artifact.data, request.args.get("mode", ""))
+    elif form.rebuilding:
+        form.rebuild()
+    elif form.validate_on_submit():
+        try:
+            updated = get_manager().update(artifact.id, ArtifactUpdate(data=form.data_value))
+        except ArtifactError as error:
+            _form_refused(form, error)
+        else:
+            flash(f"Saved {level_label(updated.level)} “{display_name(updated)}”.", "success")
+            return redirect(url_for("web.artifact_detail", artifact_id=str(updated.id)))
+    if form is not None and request.method == "POST" and (form.errors or form.form_errors):
+        status = 422
+    return render_template("artifacts/form.html", form=form, artifact=artifact, parent=None), status
+
+
+@bp.route("/artifacts/<artifact_id>/move", methods=["GET", "POST"])
+def artifact_move(artifact_id: str) -> tuple[str, int] | BaseResponse:
+    """Move an artifact (with its subtree) under another parent, or make it a root."""
+    manager = get_manager()
+    artifact = manager.get(artifact_id)
+    form = MoveForm()
+    status = 200
+    if request.method == "GET":
+        form.parent_id.data = str(artifact.parent_id) if artifact.parent_id else ""
+    elif form.validate_on_submit():
+        try:
+            moved = manager.move(artifact.id, form.parent_id.data or None)
+        except ArtifactNotFoundError as error:
+            if error.artifact_id == str(artifact.id):
+                raise  # the artifact itself is gone: the app shows its 404 page
+            form.parent_id.errors = [*form.parent_id.errors, error.detail]
+        except ArtifactError as error:
+            form.parent_id.errors = [*form.parent_id.errors, error.detail]
+        else:
+            where = "a root" if moved.parent_id is None else f"a {level_label(moved.level)}"
+            flash(f"Moved “{display_name(moved)}”: it is now {where}.", "success")
+            return redirect(url_for("web.artifact_detail", artifact_id=str(moved.id)))
+    if request.method == "POST" and (form.errors or form.form_errors):
+        status = 422
+    q = request.args.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    candidates = []
+    if q:
+        found = manager.list_page(1, 20, text=q, newest_first=True).items
+        candidates = [a for a in found if a.id != artifact.id]
+    return render_template(
+        "artifacts/move.html", form=form, artifact=artifact, q=q, candidates=candidates,
+        ancestors=manager.ancestors(artifact.id),
+    ), status
+
+
+@bp.route("/artifacts/<artifact_id>/delete", methods=["GET", "POST"])
+def artifact_delete(artifact_id: str) -> tuple[str, int] | BaseResponse:
+    """Confirm, then delete a leaf. An artifact with children is refused with an explanation."""
+    manager = get_manager()
+    artifact = manager.get(artifact_id)
+    form = ConfirmForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            manager.delete(artifact.id)
+        except ArtifactError as error:
+            _form_refused(form, error)
+            status = error.status
+        else:
+            flash(f"Deleted {level_label(artifact.level)} “{display_name(artifact)}”.", "success")
+            if artifact.parent_id is not None:
+                return redirect(url_for("web.artifact_detail", artifact_id=str(artifact.parent_id)))
+            return redirect(url_for("web.artifact_index"))
+    elif request.method == "POST":
+        status = 400
+    children = manager.child_counts([artifact.id]).get(str(artifact.id), 0)
+    return render_template(
+        "artifacts/delete.html", form=form, artifact=artifact, children=children,
+        ancestors=manager.ancestors(artifact.id),
+    ), status
+
+
+FORM_ENDPOINTS = {"web.artifact_new", "web.artifact_edit", "web.artifact_move", "web.artifact_delete"}
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_refused(error: CSRFError) -> Any:
+    """A form without a valid CSRF token: nothing is done, and the form comes back as typed.
+
+    The view runs again so its own form check fails on the token too and re-renders the
+    input with the reason, instead of a bare 400 page that would lose what was typed.
+    """
+    if request.endpoint not in FORM_ENDPOINTS:
+        return render_error_page(400, "Bad Request", error.description)
+    response = current_app.make_response(current_app.view_functions[request.endpoint](**(request.view_args or {})))
+    response.status_code = 400
+    return response

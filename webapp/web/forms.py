@@ -1,0 +1,227 @@
+"""Forms of the HTML pages (Flask-WTF: every POST carries a CSRF token).
+
+The artifact form accepts the data two ways: a JSON object, or key/value rows for people
+who do not write JSON. Either way it ends as one dict that the view hands to the manager
+inside an ArtifactIn/ArtifactUpdate, exactly like the JSON API does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from flask import current_app, request
+from flask_wtf import FlaskForm
+from wtforms import Form, FieldList, FormField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.validators import AnyOf, Optional, ValidationError
+
+from webapp.artifacts.schemas import check_json_value, parse_ulid
+
+JSON_MODE, FIELDS_MODE = "json", "fields"
+KINDS = [
+    ("text", "Text"),
+    ("number", "Number"),
+    ("boolean", "true / false"),
+    ("null", "Empty (null)"),
+    ("json", "JSON"),
+]
+BLANK_ROWS = 2  # empty rows offered below the filled ones in key/value mode
+INTEGER = re.compile(r"[+-]?\d+")
+TRUE_WORDS, FALSE_WORDS = {"true", "yes", "1"}, {"false", "no", "0"}
+
+
+class DataError(ValueError):
+    """Input that is not acceptable artifact data; the message is shown to the user."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise DataError(f"{name} is not valid JSON; use null or a number")
+
+
+def parse_json(text: str) -> Any:
+    """Strict JSON (no NaN/Infinity). Raises DataError with line and column."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as error:
+        raise DataError(f"Line {error.lineno}, column {error.colno}: {error.msg}.") from None
+    except RecursionError:
+        raise DataError("The JSON is nested too deeply.") from None
+
+
+def check_data(value: Any) -> dict[str, Any]:
+    """`value` if it can be stored as artifact data. Raises DataError explaining why not."""
+    if not isinstance(value, dict):
+        kind = {list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(type(value), "a number")
+        raise DataError(f'The data must be a JSON object such as {{"name": "my experiment"}}, not {kind}.')
+    try:
+        check_json_value(value, current_app.config["MAX_JSON_DEPTH"])
+    except ValueError as error:
+        raise DataError(f"The data cannot be stored: {error}.") from None
+    return value
+
+
+def data_to_rows(data: dict[str, Any]) -> list[dict[str, str]]:
+    """Key/value rows that rows_to_data turns back into exactly `data`."""
+    rows = []
+    for key, value in data.items():
+        if isinstance(value, str):
+            rows.append({"key": key, "value": value, "kind": "text"})
+        elif isinstance(value, bool):
+            rows.append({"key": key, "value": "true" if value else "false", "kind": "boolean"})
+        elif isinstance(value, (int, float)):
+            rows.append({"key": key, "value": json.dumps(value), "kind": "number"})
+        elif value is None:
+            rows.append({"key": key, "value": "", "kind": "null"})
+        else:
+            rows.append({"key": key, "value": json.dumps(value, ensure_ascii=False), "kind": "json"})
+    return rows
+
+
+def _row_value(kind: str, raw: str) -> Any:
+    if kind == "text":
+        return raw
+    if kind == "number":
+        text = raw.strip()
+        try:
+            number = int(text) if INTEGER.fullmatch(text) else float(text)
+        except ValueError:
+            raise DataError(f"{_quote(text)} is not a number.") from None
+        if isinstance(number, float) and not math.isfinite(number):
+            raise DataError("Use a finite number.")
+        return number
+    if kind == "boolean":
+        word = raw.strip().lower()
+        if word in TRUE_WORDS | FALSE_WORDS:
+            return word in TRUE_WORDS
+        raise DataError("Write true or false.")
+    if kind == "null":
+        return None
+    return parse_json(raw)
+
+
+def _quote(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:39] + "…")
+
+
+def _add_error(field: Any, message: str) -> None:
+    field.errors = [*field.errors, message]
+
+
+class RowForm(Form):
+    """One key/value row (a nested form: the outer form carries the CSRF token)."""
+
+    key = StringField("Key")
+    value = TextAreaField("Value")
+    kind = SelectField("Type", choices=KINDS, default="text")
+
+
+class ArtifactForm(FlaskForm):
+    """Create or edit an artifact's data, as JSON or as key/value rows."""
+
+    mode = HiddenField(default=JSON_MODE, validators=[AnyOf([JSON_MODE, FIELDS_MODE])])
+    data_json = TextAreaField("Data (a JSON object)")
+    rows = FieldList(FormField(RowForm), label="Fields")
+    parent_id = HiddenField()
+
+    data_value: dict[str, Any] | None = None
+
+    def start(self, data: dict[str, Any] | None, mode: str = JSON_MODE) -> None:
+        """Fill a fresh (GET) form with existing data, in the requested mode."""
+        self.mode.data = FIELDS_MODE if mode == FIELDS_MODE else JSON_MODE
+        self.data_json.data = json.dumps(data, indent=2, ensure_ascii=False) if data else ""
+        self._set_rows(data_to_rows(data or {}))
+
+    @property
+    def rebuilding(self) -> bool:
+        """True when the POST only asked to switch mode or add a row (nothing is saved)."""
+        return bool(request.form.get("switch_to") or request.form.get("add_row"))
+
+    def rebuild(self) -> None:
+        """Switch mode or add a row, keeping everything typed; errors explain a refused switch."""
+        target = request.form.get("switch_to")
+        if request.form.get("add_row"):
+            self.rows.append_entry()
+        elif target == FIELDS_MODE and self.mode.data != FIELDS_MODE:
+            try:
+                data = check_data(parse_json(self.data_json.data or "{}"))
+            except DataError as error:
+                _add_error(self.data_json, f"{error} Fix it before switching to fields.")
+            else:
+                self._set_rows(data_to_rows(data))
+                self.mode.data = FIELDS_MODE
+        elif target == JSON_MODE and self.mode.data != JSON_MODE:
+            data = self._data_from_rows()
+            if data is not None:
+                self.data_json.data = json.dumps(data, indent=2, ensure_ascii=False)
+                self.mode.data = JSON_MODE
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        """Field checks and CSRF, then the data itself; sets `data_value` when all is well."""
+        if not super().validate(extra_validators):
+            return False
+        if self.mode.data == FIELDS_MODE:
+            self.data_value = self._data_from_rows()
+        else:
+            try:
+                self.data_value = check_data(parse_json(self.data_json.data or "{}"))
+            except DataError as error:
+                _add_error(self.data_json, str(error))
+        return self.data_value is not None
+
+    def _set_rows(self, rows: list[dict[str, str]]) -> None:
+        while len(self.rows):
+            self.rows.pop_entry()
+        for row in [*rows, *([{}] * BLANK_ROWS)]:
+            self.rows.append_entry(row)
+
+    def _data_from_rows(self) -> dict[str, Any] | None:
+        """The dict the rows describe, or None after attaching an error to each bad row."""
+        data: dict[str, Any] = {}
+        ok = True
+        for entry in self.rows:
+            row = entry.form
+            key = (row.key.data or "").strip()
+            raw = (row.value.data or "").replace("\r\n", "\n")
+            if not key and not raw.strip():
+                continue  # an unused row
+            if not key:
+                _add_error(row.key, "Give this value a key.")
+                ok = False
+                continue
+            if key in data:
+                _add_error(row.key, f"The key {_quote(key)} is used twice.")
+                ok = False
+                continue
+            try:
+                data[key] = _row_value(row.kind.data, raw)
+            except DataError as error:
+                _add_error(row.value, str(error))
+                ok = False
+        if not ok:
+            return None
+        try:
+            return check_data(data)
+        except DataError as error:
+            self.form_errors.append(str(error))
+            return None
+
+
+class MoveForm(FlaskForm):
+    """Choose a new parent by id; empty makes the artifact a root."""
+
+    parent_id = StringField("New parent id", filters=[lambda v: v.strip() if isinstance(v, str) else v],
+                            validators=[Optional()])
+
+    def validate_parent_id(self, field: Any) -> None:
+        try:
+            parse_ulid(field.data)
+        except ValueError:
+            raise ValidationError(
+                "That is not an artifact id: ids are 26 letters and digits, like 01K9ZQ4M7E2V6S3T8W5X0Y1Z2A."
+            ) from None
+
+
+class ConfirmForm(FlaskForm):
+    """A POST button with nothing but its CSRF token (delete)."""
