@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from flask import Blueprint, Response, current_app, jsonify, redirect, url_for
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.routing import BaseConverter
 
 from webapp.api.openapi import build_openapi
 from webapp.api.parsing import body, query
@@ -24,9 +26,27 @@ bp = Blueprint("api", __name__)
 health_bp = Blueprint("health", __name__)
 
 
+class ArtifactSegment(BaseConverter):
+    """An {artifact_id} path segment: anything but the `$tree` and `$expand` actions.
+
+    So `PUT /artifacts/$tree` is a 405 (that URL only takes POST), not an invalid ULID;
+    malformed ids still reach the view and get their 400.
+    """
+
+    regex = r"[^/$][^/]*"
+
+
+# Before the routes below are added to the app's URL map (deferred functions run in order).
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("artifact", ArtifactSegment))
+
+
 def json_response(model: BaseModel, status: int = 200) -> Response:
-    response = current_app.response_class(model.model_dump_json(), status=status, mimetype="application/json")
-    return response
+    return current_app.response_class(model.model_dump_json(), status=status, mimetype="application/json")
+
+
+def document_response(document: dict[str, Any]) -> Response:
+    """A response for a document the manager already built JSON-ready (trees: no re-validation)."""
+    return current_app.response_class(orjson.dumps(document), mimetype="application/json")
 
 
 @bp.post("/artifacts")
@@ -56,18 +76,18 @@ def list_artifacts() -> Response:
     return json_response(page)
 
 
-@bp.get("/artifacts/<artifact_id>")
+@bp.get("/artifacts/<artifact:artifact_id>")
 def get_artifact(artifact_id: str) -> Response:
     return json_response(get_manager().get(artifact_id))
 
 
-@bp.put("/artifacts/<artifact_id>")
+@bp.put("/artifacts/<artifact:artifact_id>")
 def update_artifact(artifact_id: str) -> Response:
     artifact_id = normalize_id(artifact_id)
     return json_response(get_manager().update(artifact_id, body(ArtifactUpdate)))
 
 
-@bp.delete("/artifacts/<artifact_id>")
+@bp.delete("/artifacts/<artifact:artifact_id>")
 def delete_artifact(artifact_id: str) -> Response:
     get_manager().delete(artifact_id)
     return Response(status=204)
@@ -76,28 +96,28 @@ def delete_artifact(artifact_id: str) -> Response:
 @bp.post("/artifacts/$tree")
 def build_tree() -> Response:
     request_ = body(TreeRequest)
-    return json_response(get_manager().build_tree(request_.root_id, request_.max_depth))
+    return document_response(get_manager().tree_document(request_.root_id, request_.max_depth))
 
 
-@bp.get("/artifacts/<artifact_id>/$tree")
+@bp.get("/artifacts/<artifact:artifact_id>/$tree")
 def get_artifact_tree(artifact_id: str) -> Response:
     artifact_id = normalize_id(artifact_id)
-    return json_response(get_manager().build_tree(artifact_id, query(DepthQuery).max_depth))
+    return document_response(get_manager().tree_document(artifact_id, query(DepthQuery).max_depth))
 
 
 @bp.post("/artifacts/$expand")
 def expand_artifact() -> Response:
-    return json_response(get_manager().expand(body(ExpandRequest).artifact_id))
+    return document_response(get_manager().expand_document(body(ExpandRequest).artifact_id))
 
 
-@bp.get("/artifacts/<artifact_id>/$expand")
+@bp.get("/artifacts/<artifact:artifact_id>/$expand")
 def get_artifact_expansion(artifact_id: str) -> Response:
-    return json_response(get_manager().expand(artifact_id))
+    return document_response(get_manager().expand_document(artifact_id))
 
 
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
-    return jsonify(build_openapi())
+    return jsonify(build_openapi(current_app.config["MAX_PAGE_SIZE"]))
 
 
 @bp.get("/docs")

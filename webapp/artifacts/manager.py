@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy.exc import IntegrityError
 
 from .errors import (
@@ -64,12 +65,15 @@ class ArtifactManager:
 
     def find_by_id(self, artifact_id: object) -> ArtifactOut | None:
         """The artifact, or None when there is none with this id."""
-        artifact = self.repo.get(normalize_id(artifact_id))
-        return ArtifactOut.model_validate(artifact) if artifact else None
+        row = self.repo.get_row(normalize_id(artifact_id))
+        return ArtifactOut.model_validate(row._mapping) if row else None
 
     def get(self, artifact_id: object) -> ArtifactOut:
         """The artifact. Raises InvalidULIDError, ArtifactNotFoundError."""
-        return ArtifactOut.model_validate(self._require(artifact_id))
+        artifact = self.find_by_id(artifact_id)
+        if artifact is None:
+            raise ArtifactNotFoundError(normalize_id(artifact_id))
+        return artifact
 
     def exists_by_id(self, artifact_id: object) -> bool:
         return self.repo.exists(normalize_id(artifact_id))
@@ -119,23 +123,49 @@ class ArtifactManager:
         artifact = self._require(artifact_id)
         return [self._node(a) for a in self.repo.ancestors(artifact.id)]
 
-    def build_tree(self, root_id: object, max_depth: int | None = None) -> ArtifactTreeNode:
-        """The subtree under `root_id`, `max_depth` levels deep (None: all), from one query.
+    def tree_document(self, root_id: object, max_depth: int | None = None) -> dict[str, Any]:
+        """The subtree under `root_id` as JSON-ready dicts (the ArtifactTreeNode shape).
 
-        Every node's `children` is a list (empty for leaves and at the depth cut-off).
+        One recursive query, `max_depth` levels deep (None: all). Every node's
+        `children` is a list (empty for leaves and at the depth cut-off).
         Raises InvalidULIDError, ArtifactNotFoundError.
         """
         root_key = normalize_id(root_id)
         rows = self.repo.subtree_rows(root_key, max_depth)
         if not rows:
             raise ArtifactNotFoundError(root_key)
-        return self._assemble(rows)
+        hierarchy, label_for = self.hierarchy.name, self.hierarchy.label_for
+        nodes: dict[str, dict[str, Any]] = {}
+        for artifact_id, parent_id, level, data, created_at, updated_at, _depth in rows:
+            node = {
+                "id": artifact_id,
+                "parent_id": parent_id,
+                "level": level,
+                "data": orjson.loads(data),
+                "created_at": created_at,
+                "updated_at": updated_at,
+                "level_label": label_for(level),
+                "hierarchy": hierarchy,
+                "children": [],
+            }
+            nodes[artifact_id] = node
+            if parent_id in nodes and artifact_id != root_key:
+                nodes[parent_id]["children"].append(node)
+        return nodes[root_key]
+
+    def build_tree(self, root_id: object, max_depth: int | None = None) -> ArtifactTreeNode:
+        """tree_document() as validated ArtifactTreeNode objects (ids as ULIDs, aware datetimes)."""
+        return ArtifactTreeNode.model_validate(self.tree_document(root_id, max_depth))
+
+    def expand_document(self, artifact_id: object) -> dict[str, Any]:
+        """The artifact with its ancestors (root first, without children) and all its descendants."""
+        tree = self.tree_document(artifact_id)
+        ancestors = [self._node(a).model_dump(mode="json") for a in self.repo.ancestors(tree["id"])]
+        return {**tree, "ancestors": ancestors}
 
     def expand(self, artifact_id: object) -> ArtifactExpansion:
-        """The artifact with its ancestors (root first) and all its descendants."""
-        tree = self.build_tree(artifact_id)
-        ancestors = [self._node(a) for a in self.repo.ancestors(str(tree.id))]
-        return ArtifactExpansion.model_construct(**dict(tree), ancestors=ancestors)
+        """expand_document() as a validated ArtifactExpansion."""
+        return ArtifactExpansion.model_validate(self.expand_document(artifact_id))
 
     expand_artifact = expand
 
@@ -164,19 +194,19 @@ class ArtifactManager:
             level = self._level_under(artifact_in.parent_id)
             self.hierarchy.check_level(level)
             now = utcnow()
-            artifact = Artifact(
-                id=artifact_id,
-                parent_id=str(artifact_in.parent_id) if artifact_in.parent_id is not None else None,
-                level=level,
-                data=artifact_in.data,
-                created_at=now,
-                updated_at=now,
-            )
+            values = {
+                "id": artifact_id,
+                "parent_id": str(artifact_in.parent_id) if artifact_in.parent_id is not None else None,
+                "level": level,
+                "data": artifact_in.data,
+                "created_at": now,
+                "updated_at": now,
+            }
             try:
-                self.repo.add(artifact)
-            except IntegrityError:  # the same id or a vanished parent, raced in by another writer
+                self.repo.insert(values)
+            except IntegrityError:  # the same id, raced in by another writer
                 raise ArtifactExistsError(artifact_id) from None
-            return ArtifactOut.model_validate(artifact)
+            return ArtifactOut.model_validate(values)
 
     def update(self, artifact_id: object, changes: ArtifactUpdate) -> ArtifactOut:
         """Replace the data; when `changes.moves`, also move under the new parent.
@@ -238,7 +268,11 @@ class ArtifactManager:
     def _level_under(self, parent_id: object | None) -> int:
         if parent_id is None:
             return 0
-        return self._require(parent_id, "Parent artifact").level + 1
+        parent_key = normalize_id(parent_id)
+        parent_level = self.repo.level_of(parent_key)
+        if parent_level is None:
+            raise ArtifactNotFoundError(parent_key, "Parent artifact")
+        return parent_level + 1
 
     def _move(self, artifact: Artifact, new_parent_id: object | None) -> None:
         parent_key = normalize_id(new_parent_id) if new_parent_id is not None else None
@@ -260,29 +294,3 @@ class ArtifactManager:
         node.hierarchy = self.hierarchy.name
         node.children = children
         return node
-
-    def _assemble(self, rows: Any) -> ArtifactTreeNode:
-        """Link rows (parents before children) into nodes without another query."""
-        hierarchy, label_for = self.hierarchy.name, self.hierarchy.label_for
-        nodes: dict[str, ArtifactTreeNode] = {}
-        root: ArtifactTreeNode | None = None
-        for artifact_id, parent_id, level, data, created_at, updated_at, _depth in rows:
-            node = ArtifactTreeNode.model_construct(
-                id=parse_ulid(artifact_id),
-                parent_id=parse_ulid(parent_id) if parent_id is not None else None,
-                level=level,
-                data=data,
-                created_at=created_at,
-                updated_at=updated_at,
-                level_label=label_for(level),
-                hierarchy=hierarchy,
-                children=[],
-            )
-            nodes[artifact_id] = node
-            parent = nodes.get(parent_id) if root is not None else None
-            if parent is not None:
-                parent.children.append(node)
-            elif root is None:
-                root = node
-        assert root is not None
-        return root

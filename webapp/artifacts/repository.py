@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, Text, cast, delete, func, literal, select, update
+from sqlalchemy import Row, Text, bindparam, cast, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from .models import Artifact
@@ -18,6 +18,20 @@ COLUMNS = (
     Artifact.created_at,
     Artifact.updated_at,
 )
+
+# Hot-path statements, built once and run on the session's Core connection: building a
+# statement and the ORM execution path cost more than running the query on SQLite.
+_ROW_BY_ID = select(*COLUMNS).where(Artifact.id == bindparam("artifact_id"))
+_LEVEL_BY_ID = select(Artifact.level).where(Artifact.id == bindparam("artifact_id"))
+_INSERT = insert(Artifact.__table__)
+
+
+def _iso_text(column: Any, session: Session) -> Any:
+    """A timestamp column rendered by the database as ISO-8601 UTC text ("…T…Z")."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+    # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" (UTC, see UTCDateTime).
+    return func.replace(cast(column, Text), " ", "T") + "Z"
 
 
 class ArtifactRepository:
@@ -41,6 +55,18 @@ class ArtifactRepository:
 
     def get(self, artifact_id: str) -> Artifact | None:
         return self.session.get(Artifact, artifact_id)
+
+    def get_row(self, artifact_id: str) -> Row[Any] | None:
+        """The artifact as a plain row: cheaper than an ORM object for read-only use."""
+        return self.session.connection().execute(_ROW_BY_ID, {"artifact_id": artifact_id}).first()
+
+    def level_of(self, artifact_id: str) -> int | None:
+        """The level of an artifact, or None when it does not exist."""
+        return self.session.connection().scalar(_LEVEL_BY_ID, {"artifact_id": artifact_id})
+
+    def insert(self, values: dict[str, Any]) -> None:
+        """Insert one artifact row with a single Core INSERT (no ORM unit of work)."""
+        self.session.connection().execute(_INSERT, values)
 
     def exists(self, artifact_id: str) -> bool:
         return self.session.scalar(select(literal(1)).where(Artifact.id == artifact_id)) is not None
@@ -141,12 +167,22 @@ class ArtifactRepository:
     def subtree_rows(self, root_id: str, max_depth: int | None = None) -> Sequence[Row[Any]]:
         """The root and its descendants down to `max_depth` levels below it, in ONE query.
 
-        Rows are plain tuples (id, parent_id, level, data, created_at, updated_at, depth),
-        ordered so that every parent precedes its children and siblings are in id order.
+        Rows are (id, parent_id, level, data, created_at, updated_at, depth) with `data`
+        as JSON text and the timestamps as UTC ISO-8601 text: skipping per-value type
+        processing keeps a 10,000-node tree cheap. Every parent precedes its children;
+        siblings are in id order.
         """
         walk = self._subtree(root_id, max_depth)
         query = (
-            select(*COLUMNS, walk.c.depth)
+            select(
+                Artifact.id,
+                Artifact.parent_id,
+                Artifact.level,
+                cast(Artifact.data, Text).label("data"),
+                _iso_text(Artifact.created_at, self.session).label("created_at"),
+                _iso_text(Artifact.updated_at, self.session).label("updated_at"),
+                walk.c.depth,
+            )
             .join(walk, Artifact.id == walk.c.id)
             .order_by(walk.c.depth, Artifact.id)
         )
