@@ -1,7 +1,5 @@
-"""WSGI entry point: `gunicorn wsgi:app`. Brings the schema up to date on start-up."""
+"""WSGI entry point: `gunicorn wsgi:app` (the factory brings the schema up to date)."""
 
 from webapp import create_app
-from webapp.database import upgrade_schema
 
 app = create_app()
-upgrade_schema(app)

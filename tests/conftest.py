@@ -59,6 +59,7 @@ def app_config(database_url: str) -> dict[str, Any]:
         "SECRET_KEY": "test",
         "WTF_CSRF_ENABLED": False,
         "SQLALCHEMY_DATABASE_URI": database_url,
+        "AUTO_MIGRATE": False,  # create_all() below is faster; test_app proves the migrations
     }
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webapp.config import Defaults, from_environment, load_secret_key
+from webapp.config import PROXY_HEADERS, Defaults, check_secret_key, from_environment, load_secret_key
 from webapp.artifacts.database import engine_options
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +30,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_secret_key(Path(app.instance_path), app.config["ENV_NAME"])
+    check_secret_key(app.config["SECRET_KEY"], app.config["ENV_NAME"])
+    trusted_hops = {header.lower(): app.config[f"PROXY_FIX_{header}"] for header in PROXY_HEADERS}
+    if any(trusted_hops.values()):  # trust X-Forwarded-* only when told a proxy sets them
+        app.wsgi_app = ProxyFix(app.wsgi_app, **trusted_hops)  # type: ignore[method-assign]
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
         **engine_options(app.config["SQLALCHEMY_DATABASE_URI"]),
@@ -40,6 +45,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from webapp import cli, errors
     from webapp.api.views import bp as api_bp, health_bp
     from webapp.extensions import csrf, db, migrate
+    from webapp.database import upgrade_schema
     from webapp.services import hierarchy_from_config
     from webapp.web.views import bp as web_bp
 
@@ -56,4 +62,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.exempt(health_bp)
     errors.register_error_handlers(app)
     cli.register_commands(app)
+    if app.config["AUTO_MIGRATE"]:
+        upgrade_schema(app)  # zero set-up: a fresh or older database is brought up to date
     return app

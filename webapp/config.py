@@ -34,6 +34,9 @@ def _database_url() -> str:
     return url
 
 
+PROXY_HEADERS = ("X_FOR", "X_PROTO", "X_HOST", "X_PORT", "X_PREFIX")
+
+
 def from_environment() -> dict[str, Any]:
     """Settings read from the process environment at app creation time."""
     return {
@@ -48,7 +51,23 @@ def from_environment() -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 64 * 1024 * 1024),
         "MAX_JSON_DEPTH": _int("MAX_JSON_DEPTH", 64),
         "MAX_PAGE_SIZE": _int("MAX_PAGE_SIZE", 1000),
+        "AUTO_MIGRATE": os.environ.get("AUTO_MIGRATE", "1").lower() not in {"0", "false", "no"},
+        # Behind a reverse proxy: how many proxies set each X-Forwarded-* header (0 = ignore it).
+        **{f"PROXY_FIX_{header}": _int(f"PROXY_FIX_{header}", 0) for header in PROXY_HEADERS},
     }
+
+
+MIN_SECRET_KEY_LENGTH = 32
+MAKE_KEY = "Make one with: python3 -c 'import secrets; print(secrets.token_hex(32))'"
+
+
+def check_secret_key(key: str, env_name: str) -> None:
+    """In production, refuse a key too short to be secret ("dev", "changeme", …)."""
+    if env_name == "production" and len(key) < MIN_SECRET_KEY_LENGTH:
+        raise RuntimeError(
+            f"SECRET_KEY is too short for production ({len(key)} characters, "
+            f"at least {MIN_SECRET_KEY_LENGTH} needed). {MAKE_KEY}"
+        )
 
 
 def load_secret_key(instance: Path, env_name: str) -> str:
@@ -58,7 +77,7 @@ def load_secret_key(instance: Path, env_name: str) -> str:
     across restarts and gunicorn workers.
     """
     if env_name == "production":
-        raise RuntimeError("ARTIFACT_STORE_ENV=production needs a SECRET_KEY in the environment.")
+        raise RuntimeError(f"ARTIFACT_STORE_ENV=production needs a SECRET_KEY in the environment. {MAKE_KEY}")
     path = instance / "secret_key"
     if not path.exists():
         # Write aside, then link into place: atomic, so concurrent workers agree on one key.
@@ -79,3 +98,4 @@ class Defaults:
 
     WTF_CSRF_TIME_LIMIT = None
     DEFAULT_PAGE_SIZE = 50
+    AUTO_MIGRATE = True
