@@ -64,8 +64,47 @@ def _body(name: str) -> dict[str, Any]:
     return {"required": True, **_json(name)}
 
 
+# What `data` really accepts (schemas.check_json_value): any JSON object whose keys and
+# strings hold no NUL character (PostgreSQL's jsonb cannot store one). Without this, the
+# document promised to accept bodies that the API answers with 422.
+NO_NUL = "^[^\\x00]*$"
+JSON_VALUE_SCHEMAS: dict[str, Any] = {
+    "JsonValue": {
+        "anyOf": [
+            {"type": "string", "pattern": NO_NUL},
+            {"type": "number"},
+            {"type": "boolean"},
+            {"type": "null"},
+            {"type": "array", "items": _ref("JsonValue")},
+            _ref("JsonObject"),
+        ]
+    },
+    "JsonObject": {
+        "type": "object",
+        "propertyNames": {"pattern": NO_NUL},
+        "additionalProperties": _ref("JsonValue"),
+        "description": "A JSON object; strings may not contain NUL, nesting depth is limited by MAX_JSON_DEPTH",
+    },
+}
+
+
+def _data_is_json_object(defs: dict[str, Any]) -> None:
+    for model in ("ArtifactIn", "ArtifactUpdate"):
+        data = defs[model]["properties"]["data"]
+        defs[model]["properties"]["data"] = {"allOf": [_ref("JsonObject")], "description": data["description"]}
+    defs.update(JSON_VALUE_SCHEMAS)
+
+
+def _limit_page_size(parameters: list[dict[str, Any]], max_page_size: int) -> list[dict[str, Any]]:
+    for parameter in parameters:
+        if parameter["name"] == "size":
+            parameter["schema"]["maximum"] = max_page_size
+    return parameters
+
+
 @cache
-def build_openapi() -> dict[str, Any]:
+def build_openapi(max_page_size: int = 1000) -> dict[str, Any]:
+    """The document; `max_page_size` is the app's MAX_PAGE_SIZE, stated as `size`'s maximum."""
     _, defs = models_json_schema(
         [
             (ArtifactIn, "validation"),
@@ -81,6 +120,7 @@ def build_openapi() -> dict[str, Any]:
         ],
         ref_template=REF,
     )
+    _data_is_json_object(defs["$defs"])
     tree_response = {"200": {"description": "The subtree", **_json("ArtifactTreeNode")}}
     expand_response = {"200": {"description": "Ancestors, artifact and descendants", **_json("ArtifactExpansion")}}
     paths: dict[str, Any] = {
@@ -99,7 +139,7 @@ def build_openapi() -> dict[str, Any]:
             "get": {
                 "operationId": "list_artifacts",
                 "summary": "List artifacts, paginated, in id (creation) order",
-                "parameters": _params(ListQuery),
+                "parameters": _limit_page_size(_params(ListQuery), max_page_size),
                 "responses": {
                     "200": {"description": "One page", **_json("Page_ArtifactOut_")},
                     "422": _problem("Bad query parameter"),

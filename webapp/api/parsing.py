@@ -40,8 +40,12 @@ def validation_errors(error: ValidationError, prefix: tuple[str, ...] = ()) -> l
     ]
 
 
-def validate(model: type[M], payload: Any, prefix: tuple[str, ...] = ("body",)) -> M:
-    """`payload` validated as `model`; raises ArtifactValidationError (422) naming the fields."""
+def validate(model: type[M], payload: Any, prefix: tuple[str, ...] = ("body",), *, strict: bool = False) -> M:
+    """`payload` validated as `model`; raises ArtifactValidationError (422) naming the fields.
+
+    `strict` refuses conversions (false → 0, "5" → 5): JSON bodies carry real types and the
+    OpenAPI document promises exactly those; query strings are text, so they convert.
+    """
     if prefix == ("body",) and not isinstance(payload, dict):
         raise ArtifactValidationError(
             [{"loc": ["body"], "msg": "Input should be a JSON object", "type": "model_type"}],
@@ -49,13 +53,13 @@ def validate(model: type[M], payload: Any, prefix: tuple[str, ...] = ("body",)) 
         )
     context = {"max_json_depth": current_app.config["MAX_JSON_DEPTH"]}
     try:
-        return model.model_validate(payload, context=context)
+        return model.model_validate(payload, strict=strict, context=context)
     except ValidationError as error:
         raise ArtifactValidationError(validation_errors(error, prefix)) from None
 
 
 def body(model: type[M]) -> M:
-    return validate(model, read_json())
+    return validate(model, read_json(), strict=True)
 
 
 def query(model: type[M]) -> M:

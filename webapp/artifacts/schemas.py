@@ -44,6 +44,11 @@ ArtifactId = Annotated[
 ]
 
 
+def _integral_float_as_int(value: Any) -> Any:
+    """5.0 as 5: JSON Schema counts it as an integer, which the API's strict validation would refuse."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def check_json_value(value: Any, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> None:
     """Refuse what JSON columns cannot store faithfully on both SQLite and PostgreSQL.
 
@@ -104,6 +109,7 @@ class ArtifactIn(BaseModel):
     data: dict[str, Any] = Field(..., description="Any JSON object")
 
     _check_data = field_validator("data")(_checked_data)
+    _integral_level = field_validator("level", mode="before")(_integral_float_as_int)
 
 
 class ArtifactUpdate(BaseModel):
@@ -156,6 +162,8 @@ class TreeRequest(BaseModel):
     max_depth: int | None = Field(
         None, ge=0, le=10_000, description="Levels below the root to include; null = all"
     )
+
+    _integral_max_depth = field_validator("max_depth", mode="before")(_integral_float_as_int)
 
 
 class ExpandRequest(BaseModel):
