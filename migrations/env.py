@@ -1,18 +1,13 @@
 """Alembic environment: runs against the Flask app's database."""
 
-import logging
-from logging.config import fileConfig
-
 from alembic import context
 from flask import current_app
 from sqlalchemy import text
 
 from webapp.artifacts.models import Base
 
-config = context.config
-if config.config_file_name is not None and not logging.getLogger().handlers:
-    fileConfig(config.config_file_name, disable_existing_loggers=False)
-
+# No logging.fileConfig here: migrations also run inside the app at start-up, and must
+# not reconfigure the server's logging.
 target_metadata = Base.metadata
 
 
