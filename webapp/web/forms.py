@@ -19,13 +19,19 @@ from wtforms.validators import AnyOf, Optional, ValidationError
 
 from webapp.artifacts.schemas import check_json_value, parse_ulid
 
+try:  # WTForms 3.3 deprecates (value, label) tuples in favour of SelectChoice
+    from wtforms.fields.choices import SelectChoice as _Choice
+except ImportError:  # pragma: no cover - older WTForms
+    def _Choice(value: str, label: str) -> tuple[str, str]:  # type: ignore[misc]  # noqa: N802
+        return (value, label)
+
 JSON_MODE, FIELDS_MODE = "json", "fields"
 KINDS = [
-    ("text", "Text"),
-    ("number", "Number"),
-    ("boolean", "true / false"),
-    ("null", "Empty (null)"),
-    ("json", "JSON"),
+    _Choice("text", "Text"),
+    _Choice("number", "Number"),
+    _Choice("boolean", "true / false"),
+    _Choice("null", "Empty (null)"),
+    _Choice("json", "JSON"),
 ]
 BLANK_ROWS = 2  # empty rows offered below the filled ones in key/value mode
 INTEGER = re.compile(r"[+-]?\d+")
@@ -138,8 +144,8 @@ class ArtifactForm(FlaskForm):
         """True when the POST only asked to switch mode or add a row (nothing is saved)."""
         return bool(request.form.get("switch_to") or request.form.get("add_row"))
 
-    def rebuild(self) -> None:
-        """Switch mode or add a row, keeping everything typed; errors explain a refused switch."""
+    def rebuild(self) -> bool:
+        """Switch mode or add a row, keeping everything typed. False (with errors) when refused."""
         target = request.form.get("switch_to")
         if request.form.get("add_row"):
             self.rows.append_entry()
@@ -148,14 +154,16 @@ class ArtifactForm(FlaskForm):
                 data = check_data(parse_json(self.data_json.data or "{}"))
             except DataError as error:
                 _add_error(self.data_json, f"{error} Fix it before switching to fields.")
-            else:
-                self._set_rows(data_to_rows(data))
-                self.mode.data = FIELDS_MODE
+                return False
+            self._set_rows(data_to_rows(data))
+            self.mode.data = FIELDS_MODE
         elif target == JSON_MODE and self.mode.data != JSON_MODE:
             data = self._data_from_rows()
-            if data is not None:
-                self.data_json.data = json.dumps(data, indent=2, ensure_ascii=False)
-                self.mode.data = JSON_MODE
+            if data is None:
+                return False
+            self.data_json.data = json.dumps(data, indent=2, ensure_ascii=False)
+            self.mode.data = JSON_MODE
+        return True
 
     def validate(self, extra_validators: Any = None) -> bool:
         """Field checks and CSRF, then the data itself; sets `data_value` when all is well."""
@@ -179,6 +187,7 @@ class ArtifactForm(FlaskForm):
     def _data_from_rows(self) -> dict[str, Any] | None:
         """The dict the rows describe, or None after attaching an error to each bad row."""
         data: dict[str, Any] = {}
+        seen: set[str] = set()
         ok = True
         for entry in self.rows:
             row = entry.form
@@ -190,10 +199,11 @@ class ArtifactForm(FlaskForm):
                 _add_error(row.key, "Give this value a key.")
                 ok = False
                 continue
-            if key in data:
+            if key in seen:
                 _add_error(row.key, f"The key {_quote(key)} is used twice.")
                 ok = False
                 continue
+            seen.add(key)
             try:
                 data[key] = _row_value(row.kind.data, raw)
             except DataError as error:

@@ -216,7 +216,7 @@ def artifact_new() -> tuple[str, int] | BaseResponse:
         form.start(None, request.args.get("mode", ""))
         form.parent_id.data = str(get_manager().get(parent_id).id) if parent_id else ""
     elif form.rebuilding:
-        form.rebuild()
+        status = 200 if form.rebuild() else 422
     elif form.validate_on_submit():
         try:
             artifact = get_manager().create(_artifact_in(form, form.parent_id.data or None))
@@ -227,7 +227,8 @@ def artifact_new() -> tuple[str, int] | BaseResponse:
         else:
             flash(f"Created {level_label(artifact.level)} “{display_name(artifact)}”.", "success")
             return redirect(url_for("web.artifact_detail", artifact_id=str(artifact.id)))
-    if request.method == "POST" and (form.errors or form.form_errors):
+        status = 422
+    else:
         status = 422
     parent = None
     if form.parent_id.data:
@@ -250,7 +251,7 @@ def artifact_edit(artifact_id: str) -> tuple[str, int] | BaseResponse:
     elif request.method == "GET":
         form.start(artifact.data, request.args.get("mode", ""))
     elif form.rebuilding:
-        form.rebuild()
+        status = 200 if form.rebuild() else 422
     elif form.validate_on_submit():
         try:
             updated = get_manager().update(artifact.id, ArtifactUpdate(data=form.data_value))
@@ -259,7 +260,8 @@ def artifact_edit(artifact_id: str) -> tuple[str, int] | BaseResponse:
         else:
             flash(f"Saved {level_label(updated.level)} “{display_name(updated)}”.", "success")
             return redirect(url_for("web.artifact_detail", artifact_id=str(updated.id)))
-    if form is not None and request.method == "POST" and (form.errors or form.form_errors):
+        status = 422
+    else:
         status = 422
     return render_template("artifacts/form.html", form=form, artifact=artifact, parent=None), status
 
@@ -286,7 +288,8 @@ def artifact_move(artifact_id: str) -> tuple[str, int] | BaseResponse:
             where = "a root" if moved.parent_id is None else f"a {level_label(moved.level)}"
             flash(f"Moved “{display_name(moved)}”: it is now {where}.", "success")
             return redirect(url_for("web.artifact_detail", artifact_id=str(moved.id)))
-    if request.method == "POST" and (form.errors or form.form_errors):
+        status = 422
+    else:
         status = 422
     q = request.args.get("q", "").strip()[:MAX_QUERY_LENGTH]
     candidates = []
