@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import current_app, g, has_request_context, request
 
 from webapp.artifacts import ArtifactHierarchy, ArtifactManager, ArtifactRepository
 from webapp.extensions import db
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def hierarchy_from_config() -> ArtifactHierarchy:
@@ -18,9 +20,15 @@ def hierarchy_from_config() -> ArtifactHierarchy:
 
 
 def get_manager() -> ArtifactManager:
-    """The request's manager, created on first use (as flaskr's get_db)."""
+    """The request's manager, created on first use (as flaskr's get_db).
+
+    A request that may write (POST, PUT, DELETE …) opens its transaction as a writer
+    right away, so a page that reads before it writes still queues behind other
+    SQLite writers instead of failing with "database is locked".
+    """
     if "artifact_manager" not in g:
-        g.artifact_manager = ArtifactManager(
-            ArtifactRepository(db.session()), hierarchy=current_app.extensions["artifact_hierarchy"]
-        )
+        repository = ArtifactRepository(db.session())
+        if has_request_context() and request.method not in SAFE_METHODS:
+            repository.begin_write()
+        g.artifact_manager = ArtifactManager(repository, hierarchy=current_app.extensions["artifact_hierarchy"])
     return g.artifact_manager
