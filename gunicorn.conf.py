@@ -1,0 +1,68 @@
+"""Gunicorn settings for `gunicorn wsgi:app` (read from the working directory automatically).
+
+Every value can be changed from the environment, so a container or a systemd unit sets
+variables instead of editing this file; command-line flags still win over both.
+
+    GUNICORN_BIND            where to listen          (default 127.0.0.1:8000; PORT=8080 → 0.0.0.0:8080)
+    WEB_CONCURRENCY          worker processes         (default 2 × cores + 1, at most 8)
+    GUNICORN_TIMEOUT         seconds a request may run before its worker is replaced (default 60)
+    GUNICORN_ACCESS_LOG      access log file, "-" for stdout (the default), "" to switch it off
+    GUNICORN_ERROR_LOG       error log file, "-" for stderr (the default)
+    GUNICORN_LOG_LEVEL       debug, info (default), warning, error
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+
+def _bind() -> str:
+    if os.environ.get("GUNICORN_BIND"):
+        return os.environ["GUNICORN_BIND"]
+    if os.environ.get("PORT"):  # the platform convention (Heroku, Cloud Run…): listen on all interfaces
+        return f"0.0.0.0:{os.environ['PORT']}"
+    return "127.0.0.1:8000"  # safe default: reachable only through a reverse proxy on this host
+
+
+def _workers() -> int:
+    if os.environ.get("WEB_CONCURRENCY"):
+        return int(os.environ["WEB_CONCURRENCY"])
+    # Gunicorn's rule of thumb, capped: each worker holds its own connection pool, and
+    # SQLite serialises writers anyway.
+    return min(multiprocessing.cpu_count() * 2 + 1, 8)
+
+
+bind = _bind()
+workers = _workers()
+worker_class = "sync"  # the app is synchronous; put nginx (or another buffering proxy) in front
+
+# A request slower than this is stuck: the master kills its worker and starts another.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = 30  # on SIGTERM/SIGHUP, in-flight requests get this long to finish
+keepalive = 5  # seconds to hold an idle keep-alive connection (behind a proxy on the same host)
+
+# Recycle workers now and then so slow leaks in libraries cannot grow for months;
+# the jitter keeps them from all restarting at the same moment.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
+max_requests_jitter = max_requests // 10
+
+# Request-line and header limits, gunicorn's defaults written out; bodies are limited
+# by the app (MAX_CONTENT_LENGTH → 413).
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+errorlog = os.environ.get("GUNICORN_ERROR_LOG", "-")
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# Who, what, status, bytes, and how long it took (microseconds) — enough to find slow requests.
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(D)sus "%(a)s"'
+
+# The heartbeat file on a RAM disk: a slow or full /tmp must not make workers look dead.
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"
+
+# Each worker imports wsgi.py itself (no preload_app), so each opens its own database
+# connections after the fork; the schema upgrade in wsgi.py is serialised by migrations/env.py.
+preload_app = False

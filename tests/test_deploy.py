@@ -1,0 +1,153 @@
+"""Deployment: gunicorn.conf.py, the production secret key, proxy headers and /health."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import secrets
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+import requests
+from alembic.script import ScriptDirectory
+
+from tests.conftest import ROOT, gunicorn_server
+from tests.helpers import assert_problem
+from webapp import create_app
+from webapp.config import from_environment
+from webapp.extensions import db
+
+GUNICORN_ENV = ("GUNICORN_BIND", "PORT", "WEB_CONCURRENCY", "GUNICORN_TIMEOUT", "GUNICORN_ACCESS_LOG")
+HEAD_REVISION = ScriptDirectory(str(ROOT / "migrations")).get_current_head()
+
+
+def gunicorn_settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str, Any]:
+    """The settings gunicorn.conf.py defines when read with this environment."""
+    for name in GUNICORN_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+
+
+# gunicorn.conf.py --------------------------------------------------------------------
+
+
+def test_gunicorn_defaults_listen_on_loopback_and_log_access(monkeypatch):
+    settings = gunicorn_settings(monkeypatch)
+    assert settings["bind"] == "127.0.0.1:8000"
+    assert 1 <= settings["workers"] <= 8
+    assert settings["accesslog"] == "-" and settings["errorlog"] == "-"
+    assert settings["timeout"] == 60 and settings["graceful_timeout"] <= settings["timeout"]
+    assert settings["preload_app"] is False  # each worker opens its own database connections
+
+
+def test_gunicorn_settings_come_from_the_environment(monkeypatch):
+    settings = gunicorn_settings(
+        monkeypatch,
+        GUNICORN_BIND="127.0.0.1:9001",
+        WEB_CONCURRENCY="3",
+        GUNICORN_TIMEOUT="15",
+        GUNICORN_ACCESS_LOG="",
+    )
+    assert (settings["bind"], settings["workers"], settings["timeout"]) == ("127.0.0.1:9001", 3, 15)
+    assert settings["accesslog"] is None
+    assert gunicorn_settings(monkeypatch, PORT="8080")["bind"] == "0.0.0.0:8080"
+
+
+def test_gunicorn_accepts_the_config_file(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--check-config", "wsgi:app"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'check.sqlite'}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.slow
+def test_gunicorn_serves_health_and_writes_the_access_log(database_url, tmp_path):
+    access_log = tmp_path / "access.log"
+    with gunicorn_server(database_url, workers=2, env={"GUNICORN_ACCESS_LOG": str(access_log)}) as base:
+        response = requests.get(f"{base}/health", timeout=10)
+        assert response.status_code == 200
+        assert response.json() == {"status": "healthy", "database": "ok", "schema_version": HEAD_REVISION}
+    assert '"GET /health HTTP/1.1" 200' in access_log.read_text()
+
+
+# Secret key ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_production_server_refuses_to_start_without_a_secret_key(tmp_path):
+    environment = {key: value for key, value in os.environ.items() if key != "SECRET_KEY"}
+    environment |= {"ARTIFACT_STORE_ENV": "production", "DATABASE_URL": f"sqlite:///{tmp_path / 'p.sqlite'}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", "127.0.0.1:0", "--workers", "1"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "ARTIFACT_STORE_ENV=production needs a SECRET_KEY" in result.stderr
+
+
+@pytest.mark.parametrize("weak", ["dev", "changeme", "x" * 31])
+def test_production_refuses_a_weak_secret_key(app_config, weak):
+    with pytest.raises(RuntimeError, match="too short for production"):
+        create_app({**app_config, "ENV_NAME": "production", "SECRET_KEY": weak})
+
+
+def test_production_accepts_a_random_secret_key(app_config):
+    key = secrets.token_hex(32)
+    assert create_app({**app_config, "ENV_NAME": "production", "SECRET_KEY": key}).config["SECRET_KEY"] == key
+
+
+# Proxy headers ------------------------------------------------------------------------
+
+FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "artifacts.example.org"}
+
+
+def test_forwarded_headers_are_ignored_unless_configured(client):
+    response = client.post("/api/v1/artifacts", json={"data": {}}, headers=FORWARDED)
+    assert response.headers["Location"].startswith("http://localhost/api/v1/artifacts/")
+
+
+def test_forwarded_headers_are_trusted_when_configured(app_config, monkeypatch):
+    monkeypatch.setenv("PROXY_FIX_X_PROTO", "1")
+    monkeypatch.setenv("PROXY_FIX_X_HOST", "1")
+    settings = from_environment()
+    assert (settings["PROXY_FIX_X_PROTO"], settings["PROXY_FIX_X_HOST"], settings["PROXY_FIX_X_PREFIX"]) == (1, 1, 0)
+    app = create_app({**app_config, **{k: v for k, v in settings.items() if k.startswith("PROXY_FIX_")}})
+    with app.app_context():
+        db.create_all()
+    response = app.test_client().post("/api/v1/artifacts", json={"data": {}}, headers=FORWARDED)
+    assert response.status_code == 201
+    assert response.headers["Location"].startswith("https://artifacts.example.org/api/v1/artifacts/")
+
+
+# /health ------------------------------------------------------------------------------
+
+
+def test_health_reports_the_migrated_schema_version(app_config):
+    app = create_app({**app_config, "AUTO_MIGRATE": True})
+    response = app.test_client().get("/health")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "healthy", "database": "ok", "schema_version": HEAD_REVISION}
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite:////nonexistent-directory/artifacts.sqlite", "postgresql+psycopg://postgres@127.0.0.1:1/none"],
+    ids=["sqlite-missing-directory", "postgresql-refused"],
+)
+def test_health_is_503_problem_when_the_database_does_not_answer(url):
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url, "AUTO_MIGRATE": False})
+    body = assert_problem(app.test_client().get("/health"), 503)
+    assert body["detail"] == "The database does not answer."
