@@ -218,9 +218,9 @@ def test_value_endpoint_serves_json_for_objects_and_refuses_what_is_not_there(cl
     assert not_base64.status_code == 400
 
 
-def test_detail_renders_a_dataframe_as_an_escaped_table_of_the_first_50_rows(client, make_artifact):
+def test_detail_renders_a_frame_shaped_value_as_an_escaped_table_of_the_first_50_rows(client, make_artifact):
     rows = [[i, f"<b>row {i}</b>", None] for i in range(60)]
-    artifact = make_artifact(name="frame", dataframe={"columns": ["n", "<i>label</i>", "empty"], "data": rows})
+    artifact = make_artifact(name="frame", results={"columns": ["n", "<i>label</i>", "empty"], "data": rows})
 
     soup = html(client.get(f"/artifacts/{artifact.id}"))
 
@@ -231,6 +231,19 @@ def test_detail_renders_a_dataframe_as_an_escaped_table_of_the_first_50_rows(cli
     assert texts(body_rows[3].select("td")) == ["3", "<b>row 3</b>", "empty"]
     assert table.find("b") is None and table.find("i") is None
     assert "60 rows × 3 columns, first 50 shown" in table.caption.get_text(" ", strip=True)
+
+
+def test_a_dataframe_value_shows_as_one_table_once(client, make_artifact):
+    """Either the DataFrame feature's panel or the macro shows it, never both."""
+    frame = {"columns": ["<i>x</i>", "y"], "data": [[1, "<b>a</b>"], [2, "b"]]}
+    artifact = make_artifact(name="frame", dataframe=frame)
+
+    soup = html(client.get(f"/artifacts/{artifact.id}"))
+
+    tables_with_rows = [t for t in soup.select("section.data table") if "<b>a</b>" in t.get_text()]
+    assert len(tables_with_rows) == 1
+    assert "<i>x</i>" in tables_with_rows[0].thead.get_text()
+    assert soup.select_one("section.data b") is None and soup.select_one("section.data i") is None
 
 
 def test_detail_of_unknown_artifact_is_a_404_page_in_the_layout(client):
