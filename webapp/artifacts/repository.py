@@ -34,6 +34,10 @@ def _iso_text(column: Any, session: Session) -> Any:
     return func.replace(cast(column, Text), " ", "T") + "Z"
 
 
+# pg_advisory_xact_lock key that serialises artifact writers (migrations/env.py uses 4242001).
+WRITE_LOCK_KEY = 4242002
+
+
 class ArtifactRepository:
     """Data access for `artifacts`, on one SQLAlchemy session."""
 
@@ -43,13 +47,21 @@ class ArtifactRepository:
     # Transactions ------------------------------------------------------------
 
     def begin_write(self) -> None:
-        """Start the transaction as a writer (BEGIN IMMEDIATE on SQLite) when none is open.
+        """Make this transaction the only writer until it ends: BEGIN IMMEDIATE on SQLite,
+        a transaction-scoped advisory lock on PostgreSQL.
 
-        Taking the write lock up front makes concurrent writers queue on the busy
-        timeout instead of failing when their read snapshot goes stale.
+        Taking the write lock up front makes concurrent writers queue (on the busy timeout
+        on SQLite) instead of failing when their read snapshot goes stale. On PostgreSQL it
+        keeps levels and cycle checks right: without it a create under a parent that is
+        being moved computed its level from the parent's old one, and two crossing moves
+        could both pass the cycle check (found by tests/test_load.py).
         """
         if not self.session.in_transaction():
             self.session.connection(execution_options={"sqlite_write": True})
+        transaction = self.session.get_transaction()
+        if self.session.get_bind().dialect.name == "postgresql" and self.session.info.get("writing") is not transaction:
+            self.session.execute(select(func.pg_advisory_xact_lock(WRITE_LOCK_KEY)))
+            self.session.info["writing"] = transaction  # once per transaction is enough
 
     # Single rows ---------------------------------------------------------------
 
