@@ -245,9 +245,9 @@ def restore_dtypes(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
             continue
         try:
             if dtype.startswith("datetime64"):
-                frame[name] = pd.to_datetime(frame[name], format="ISO8601")
+                frame[name] = pd.to_datetime(frame[name], format="ISO8601").astype(dtype)  # and its unit
             elif dtype.startswith("timedelta64"):
-                frame[name] = pd.to_timedelta(frame[name])
+                frame[name] = pd.to_timedelta(frame[name]).astype(dtype)
             else:
                 frame[name] = frame[name].astype(dtype)
         except (TypeError, ValueError):
