@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -182,9 +182,13 @@ class ArtifactManager:
             return self.update(artifact_in.id, update)
         return self.create(artifact_in)
 
-    def create(self, artifact_in: ArtifactIn) -> ArtifactOut:
+    def create(
+        self, artifact_in: ArtifactIn, *, companions: Callable[[str], Iterable[Any]] | None = None
+    ) -> ArtifactOut:
         """Create a new artifact; its level comes from its parent, never from the client.
 
+        `companions(new_id)` may return ORM rows that belong to the artifact (its stored
+        table, say): they are added in the same transaction, so both or neither exist.
         Raises ArtifactExistsError (id taken), ArtifactNotFoundError (parent), HierarchyDepthError.
         """
         with self._writing():
@@ -206,6 +210,9 @@ class ArtifactManager:
                 self.repo.insert(values)
             except IntegrityError:  # the same id, raced in by another writer
                 raise ArtifactExistsError(artifact_id) from None
+            if companions is not None:
+                self.session.add_all(companions(artifact_id))
+                self.session.flush()
             return ArtifactOut.model_validate(values)
 
     def update(self, artifact_id: object, changes: ArtifactUpdate) -> ArtifactOut:
