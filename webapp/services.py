@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app, g, has_request_context, request
 
 from webapp.artifacts import ArtifactHierarchy, ArtifactManager, ArtifactRepository
+from webapp.artifacts.frames import FrameCache, FrameService
 from webapp.extensions import db
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -32,3 +33,16 @@ def get_manager() -> ArtifactManager:
             repository.begin_write()
         g.artifact_manager = ArtifactManager(repository, hierarchy=current_app.extensions["artifact_hierarchy"])
     return g.artifact_manager
+
+
+def get_frames() -> FrameService:
+    """The request's table service. It takes the manager only when it needs the database,
+    so an upload is parsed before a POST's write transaction begins."""
+    if "frame_service" not in g:
+        config, extensions = current_app.config, current_app.extensions
+        if "frame_cache" not in extensions:  # one per app and worker process
+            extensions["frame_cache"] = FrameCache(config["FRAME_CACHE_BYTES"])
+        g.frame_service = FrameService(
+            get_manager, extensions["frame_cache"], max_upload_bytes=config["MAX_UPLOAD_BYTES"]
+        )
+    return g.frame_service

@@ -17,6 +17,7 @@ from .errors import (
     HierarchyDepthError,
     InvalidULIDError,
 )
+from .frame_models import ArtifactFrame  # registers artifact_frames on Base.metadata
 from .hierarchy import DEFAULT_HIERARCHY, ArtifactHierarchy
 from .manager import ArtifactManager
 from .models import Artifact, Base
@@ -41,6 +42,7 @@ __all__ = [
     "ArtifactError",
     "ArtifactExistsError",
     "ArtifactExpansion",
+    "ArtifactFrame",
     "ArtifactHasChildrenError",
     "ArtifactHierarchy",
     "ArtifactIn",

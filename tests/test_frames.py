@@ -1,0 +1,485 @@
+"""DataFrame artifacts in the service layer: parsing CSVs, storing, paging, sorting, exports.
+
+The other surfaces (tests/test_frames_api.py, test_frames_web.py, browser/) reuse the
+sample data defined here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import IntegrityError
+
+from webapp import create_app
+from webapp.artifacts import (
+    ArtifactFrame,
+    ArtifactHierarchy,
+    ArtifactIn,
+    ArtifactManager,
+    ArtifactNotFoundError,
+    ArtifactRepository,
+    ArtifactUpdate,
+    ArtifactValidationError,
+    HierarchyDepthError,
+    InvalidULIDError,
+    PandasDataFrame,
+)
+from webapp.artifacts import frames
+from webapp.artifacts.frames import (
+    CSVTooLargeError,
+    FrameCache,
+    FrameNotFoundError,
+    FrameService,
+    InvalidCSVError,
+    csv_chunks,
+    json_chunks,
+    parse_csv,
+)
+from webapp.artifacts.schemas import restore_dtypes
+from webapp.database import upgrade_schema
+from webapp.extensions import db
+
+SAMPLE_ROWS = 120
+SAMPLE_DTYPES = {
+    "id": "int64",
+    "score": "float64",
+    "city": "str",
+    "day": "datetime64[ms]",
+    "seen_at": "datetime64[ms]",
+    "flag": "bool",
+}
+
+# Files that must be refused, each with words its message must contain.
+BAD_FILES = {
+    "empty": (b"", "empty"),
+    "blank lines only": (b"\n\n\r\n", "empty"),
+    "header only": (b"name,score\n", "header row but no data rows"),
+    "short row": (b"a,b,c\n1,2,3\n4,5\n", "Expected 3 columns, got 2"),
+    "long row": (b"a,b\n1,2\n3,4,5\n", "Expected 2 columns, got 3"),
+    "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "binary data"),
+    "nul bytes": (b"a,b\n1,\x002\n", "binary data"),
+    "undecodable": (b"name,city\nx,\x81\x8d\x90\n", "neither UTF-8 nor Latin-1"),
+    "utf-16": ("name,city\nx,Zürich\n".encode("utf-16"), "UTF-16"),
+}
+
+
+def sample_frame(rows: int = SAMPLE_ROWS) -> pd.DataFrame:
+    """Mixed columns as a user's CSV holds them: ints, floats with gaps, text that needs
+    quoting, dates, timestamps and booleans."""
+    rng = np.random.default_rng(7)
+    score = rng.normal(size=rows).round(6)
+    score[::9] = np.nan
+    return pd.DataFrame(
+        {
+            "id": np.arange(rows),
+            "score": score,
+            "city": rng.choice(["Zürich", "New York, NY", 'Say "hi"', "São Paulo", "line\nbreak"], rows),
+            "day": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 900, rows), unit="D"),
+            "seen_at": pd.Timestamp("2024-01-01 08:00") + pd.to_timedelta(rng.integers(0, 10**8, rows), unit="s"),
+            "flag": rng.random(rows) < 0.5,
+        }
+    )
+
+
+def sample_csv(rows: int = SAMPLE_ROWS, **to_csv: Any) -> bytes:
+    frame = sample_frame(rows)
+    frame["day"] = frame["day"].dt.strftime("%Y-%m-%d")
+    return frame.to_csv(index=False, **to_csv).encode(to_csv.pop("encoding", "utf-8"))
+
+
+def expected_frame(rows: int = SAMPLE_ROWS) -> pd.DataFrame:
+    """sample_frame() with the dtypes an upload of sample_csv() records."""
+    return sample_frame(rows).astype(SAMPLE_DTYPES)
+
+
+def frame_count(session: Any) -> int:
+    return session.scalar(select(func.count()).select_from(ArtifactFrame))
+
+
+@pytest.fixture
+def service(manager: ArtifactManager) -> FrameService:
+    return FrameService(manager, FrameCache())
+
+
+def upload(service: FrameService, content: bytes, name: str = "sample.csv", **kwargs: Any) -> Any:
+    return service.create_from_csv(io.BytesIO(content), name, **kwargs)
+
+
+# The spec's Python API ------------------------------------------------------------------
+
+
+def test_spec_storing_dataframes_snippet_round_trips(manager):
+    """The spec's "Storing DataFrames" snippet, as written (synchronously)."""
+    df = pd.DataFrame({"feature1": [1.0, 2.0, 3.0], "feature2": [4.0, 5.0, 6.0]})
+
+    pandas_df = PandasDataFrame.from_dataframe(df)
+
+    artifact = manager.save(ArtifactIn(data={"dataframe": pandas_df.model_dump()}))
+
+    artifact = manager.find_by_id(artifact.id)
+    df_back = PandasDataFrame(**artifact.data["dataframe"]).to_dataframe()
+
+    pd.testing.assert_frame_equal(df_back, df)
+
+
+# Upload: what is recorded and stored ----------------------------------------------------
+
+
+def test_upload_records_provenance_and_stores_the_rows(service, manager):
+    content = sample_csv()
+    artifact = upload(service, content, name="C:\\Users\\me\\sales.csv")
+
+    source = artifact.data["source"]
+    assert source == {
+        "file_name": "sales.csv",
+        "size_bytes": len(content),
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "encoding": "utf-8",
+        "delimiter": ",",
+        "header": True,
+    }
+    frame = artifact.data["frame"]
+    assert (frame["row_count"], frame["column_count"]) == (SAMPLE_ROWS, 6)
+    assert frame["dtypes"] == SAMPLE_DTYPES
+    assert frame["storage"] == "parquet"
+    preview = PandasDataFrame(**frame["preview"])
+    assert preview.columns == list(SAMPLE_DTYPES) and len(preview.data) == frames.PREVIEW_ROWS
+    assert artifact.data["name"] == "sales.csv"
+
+    stored = manager.session.get(ArtifactFrame, str(artifact.id))
+    assert (stored.row_count, stored.column_count, stored.format) == (SAMPLE_ROWS, 6, "parquet")
+    assert stored.content.startswith(b"PAR1") and stored.size_bytes == len(stored.content)
+    pd.testing.assert_frame_equal(service.load_dataframe(artifact.id), expected_frame(), check_exact=True)
+
+
+def test_upload_keeps_the_artifact_json_small(service):
+    artifact = upload(service, sample_csv(rows=5000))
+    assert artifact.data["frame"]["row_count"] == 5000
+    assert len(json.dumps(artifact.data)) < 5_000  # the rows live in artifact_frames
+
+
+def test_upload_as_child_takes_its_level_from_the_parent(service, make_artifact):
+    parent = make_artifact(name="experiment")
+    child = upload(service, sample_csv(), parent_id=str(parent.id).lower())
+    assert (child.parent_id, child.level) == (parent.id, 1)
+
+
+def test_describe_summarises_the_numeric_columns(service):
+    loaded = service.require_frame(upload(service, sample_csv()).id)
+    summary = PandasDataFrame(**loaded.summary)
+    assert summary.columns == ["statistic", "id", "score"]
+    by_statistic = {row[0]: row[1:] for row in summary.data}
+    expected = expected_frame()[["id", "score"]].describe()
+    assert list(by_statistic) == list(expected.index)
+    assert by_statistic["count"] == [SAMPLE_ROWS, expected.loc["count", "score"]]
+    assert by_statistic["mean"] == pytest.approx(list(expected.loc["mean"]))
+
+
+def test_a_table_without_numbers_has_no_summary(service):
+    loaded = service.require_frame(upload(service, b"name,city\nAda,Paris\nAlan,Rome\n").id)
+    assert loaded.summary is None
+
+
+# Upload: dialects and encodings ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_delimiter_and_quoting_are_detected(delimiter):
+    parsed = parse_csv(io.BytesIO(sample_csv(sep=delimiter)), "sample.csv")
+    assert parsed.source.delimiter == delimiter
+    assert parsed.dtypes == SAMPLE_DTYPES
+    frame = frames.to_pandas(parsed.table)
+    pd.testing.assert_frame_equal(frame, expected_frame(), check_exact=True)  # quoted commas, quotes, newlines
+
+
+def test_single_quotes_are_detected():
+    content = b"name;city;score\n'Ada';'Paris; France';1.5\n'Alan';'Rome';2\n"
+    parsed = parse_csv(io.BytesIO(content), "people.csv")
+    assert parsed.source.delimiter == ";"
+    assert frames.rows_of(parsed.table) == [["Ada", "Paris; France", 1.5], ["Alan", "Rome", 2.0]]
+
+
+def test_spaces_after_delimiters_are_skipped():
+    parsed = parse_csv(io.BytesIO(b"name, city, score\nAda, Paris, 1.5\nAlan,  Rome, 2\n"), "people.csv")
+    assert parsed.table.column_names == ["name", "city", "score"]
+    assert frames.rows_of(parsed.table) == [["Ada", "Paris", 1.5], ["Alan", "Rome", 2.0]]
+
+
+def test_a_first_row_of_numbers_is_data_not_a_header():
+    parsed = parse_csv(io.BytesIO(b"1,2.5,3\n4,5.5,6\n"), "numbers.csv")
+    assert parsed.source.header is False
+    assert parsed.table.column_names == ["column_1", "column_2", "column_3"]
+    assert parsed.table.num_rows == 2
+
+
+def test_utf8_with_a_byte_order_mark():
+    parsed = parse_csv(io.BytesIO(b"\xef\xbb\xbf" + "név,város\nÉva,Győr\n".encode()), "bom.csv")
+    assert parsed.source.encoding == "utf-8-sig"
+    assert parsed.table.column_names == ["név", "város"]  # no BOM in the first name
+    assert frames.rows_of(parsed.table) == [["Éva", "Győr"]]
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252"])
+def test_latin1_text_is_read_as_windows_1252(encoding):
+    text = "name;city;note\nJosé;Zürich;crème brûlée\n"
+    if encoding == "cp1252":
+        text += "Zoë;Kraków? no: Köln;“quoted” – 5 €\n"
+    parsed = parse_csv(io.BytesIO(text.encode(encoding)), "latin.csv")
+    assert parsed.source.encoding == "cp1252"
+    assert frames.rows_of(parsed.table)[0] == ["José", "Zürich", "crème brûlée"]
+    if encoding == "cp1252":
+        assert frames.rows_of(parsed.table)[1][2] == "“quoted” – 5 €"
+
+
+def test_empty_cells_and_empty_columns():
+    parsed = parse_csv(io.BytesIO(b"a,b,c\n1,,x\n,,\n3,,z\n"), "gaps.csv")
+    assert parsed.dtypes == {"a": "float64", "b": "float64", "c": "str"}
+    assert frames.rows_of(parsed.table) == [[1, None, "x"], [None, None, None], [3, None, "z"]]
+
+
+# Upload: refusals -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content, message", BAD_FILES.values(), ids=BAD_FILES.keys())
+def test_bad_files_are_refused_and_nothing_is_stored(service, manager, content, message):
+    with pytest.raises(InvalidCSVError) as refused:
+        upload(service, content)
+    assert message in refused.value.detail
+    assert refused.value.status == 422
+    assert manager.count() == 0
+    assert frame_count(manager.session) == 0
+
+
+def test_a_file_above_the_limit_is_refused(manager):
+    service = FrameService(manager, max_upload_bytes=100)
+    with pytest.raises(CSVTooLargeError) as refused:
+        upload(service, sample_csv())
+    assert refused.value.status == 413 and "100 bytes" in refused.value.detail
+    assert manager.count() == 0
+    assert upload(service, b"a,b\n1,2\n").data["source"]["size_bytes"] == 8  # below it: fine
+
+
+def test_too_many_columns_are_refused(service, manager):
+    width = frames.MAX_COLUMNS + 1
+    content = (",".join(f"c{i}" for i in range(width)) + "\n" + ",".join("1" * width) + "\n").encode()
+    with pytest.raises(InvalidCSVError, match="columns"):
+        upload(service, content)
+    assert manager.count() == 0
+
+
+def test_unknown_or_malformed_parent_stores_nothing(service, manager):
+    with pytest.raises(ArtifactNotFoundError):
+        upload(service, sample_csv(), parent_id="01ARZ3NDEKTSV4RRFFQ69G5FAV")
+    with pytest.raises(InvalidULIDError):
+        upload(service, sample_csv(), parent_id="not-a-ulid")
+    assert manager.count() == 0 and frame_count(manager.session) == 0
+
+
+def test_a_refused_hierarchy_level_stores_nothing(manager):
+    flat = ArtifactManager(ArtifactRepository(manager.session), hierarchy=ArtifactHierarchy(name="flat", max_depth=1))
+    root = flat.save(ArtifactIn(data={"name": "root"}))
+    with pytest.raises(HierarchyDepthError):
+        upload(FrameService(flat), sample_csv(), parent_id=root.id)
+    assert flat.count() == 1 and frame_count(manager.session) == 0
+
+
+def test_artifact_and_companion_rows_commit_together(manager):
+    """If the frame row cannot be stored, the artifact is not stored either."""
+    orphan = ArtifactFrame(
+        artifact_id="01ARZ3NDEKTSV4RRFFQ69G5FAV",  # no such artifact: the foreign key refuses it
+        source_sha256="0" * 64, row_count=0, column_count=0, dtypes={}, size_bytes=0, content=b"",
+    )  # fmt: skip
+    with pytest.raises(IntegrityError):
+        manager.create(ArtifactIn(data={"name": "x"}), companions=lambda _id: [orphan])
+    assert manager.count() == 0
+
+
+# Deleting --------------------------------------------------------------------------------------
+
+
+def test_deleting_an_artifact_deletes_its_frame(service, manager, make_artifact):
+    root = make_artifact(name="experiment")
+    leaf = upload(service, sample_csv(), parent_id=root.id)
+    other = upload(service, sample_csv())
+    assert frame_count(manager.session) == 2
+
+    manager.delete(other.id)
+    assert frame_count(manager.session) == 1
+    manager.delete_subtree(root.id)  # bulk delete of a subtree: the database cascades
+    assert frame_count(manager.session) == 0
+    with pytest.raises(ArtifactNotFoundError):
+        service.require_frame(leaf.id)
+
+
+def test_migrations_create_the_frame_table_with_a_cascading_key(app_config):
+    app = create_app({**app_config, "AUTO_MIGRATE": False})
+    upgrade_schema(app)
+    with app.app_context():
+        (key,) = inspect(db.engine).get_foreign_keys("artifact_frames")
+        assert key["referred_table"] == "artifacts" and key["constrained_columns"] == ["artifact_id"]
+        assert key["options"].get("ondelete") == "CASCADE"
+        manager = ArtifactManager(ArtifactRepository(db.session()))
+        artifact = upload(FrameService(manager), sample_csv())
+        manager.delete(artifact.id)
+        assert frame_count(db.session) == 0
+        db.session.remove()
+        db.engine.dispose()
+
+
+# Paging and sorting -------------------------------------------------------------------------
+
+
+def test_pages_hold_at_most_size_rows_and_clamp_to_the_last(service):
+    loaded = service.require_frame(upload(service, sample_csv()).id)
+    first = service.page(loaded, 1, 50)
+    assert (first.total, first.pages, len(first.data), first.first_row, first.last_row) == (120, 3, 50, 1, 50)
+    assert [row[0] for row in first.data] == list(range(50))
+    last = service.page(loaded, 99, 50)
+    assert (last.page, len(last.data), last.first_row, last.last_row) == (3, 20, 101, 120)
+    assert service.page(loaded, -5, 50).page == 1
+
+
+@pytest.mark.parametrize("column", list(SAMPLE_DTYPES))
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_sorted_pages_follow_pandas_stable_sort_with_missing_values_last(service, column, order):
+    loaded = service.require_frame(upload(service, sample_csv()).id)
+    pages = [service.page(loaded, number, 25, sort=column, order=order) for number in range(1, 6)]
+    ids = [row[0] for page in pages for row in page.data]
+    # Stable: rows that tie keep their stored order, which is the order of "id".
+    keys = [column] if column == "id" else [column, "id"]
+    expected = expected_frame().sort_values(keys, ascending=[order == "asc", True][: len(keys)], na_position="last")
+    assert ids == expected["id"].tolist()
+    assert {page.sort for page in pages} == {column} and {page.order for page in pages} == {order}
+
+
+def test_sorting_an_unknown_column_or_order_is_a_validation_error(service):
+    loaded = service.require_frame(upload(service, sample_csv()).id)
+    with pytest.raises(ArtifactValidationError) as refused:
+        service.page(loaded, 1, 10, sort="nope")
+    assert refused.value.errors[0]["loc"] == ["query", "sort"]
+    with pytest.raises(ArtifactValidationError):
+        service.page(loaded, 1, 10, sort="id", order="sideways")
+
+
+def test_rows_are_json_values(service):
+    loaded = service.require_frame(upload(service, sample_csv(rows=10)).id)
+    row = service.page(loaded, 1, 10).data[0]
+    original = sample_frame(10).iloc[0]
+    assert row == [
+        0,
+        None,  # every 9th score is missing, starting with the first
+        original["city"],
+        original["day"].strftime("%Y-%m-%d"),
+        original["seen_at"].isoformat(),
+        bool(original["flag"]),
+    ]
+    json.dumps(service.page(loaded, 1, 10).data, allow_nan=False)
+
+
+def test_a_fresh_process_reads_the_stored_rows(service, manager):
+    artifact = upload(service, sample_csv())
+    cold = FrameService(manager, FrameCache())  # another worker: nothing cached
+    loaded = cold.require_frame(artifact.id)
+    assert len(cold.cache) == 1
+    assert cold.page(loaded, 2, 50, "score", "desc") == service.page(service.require_frame(artifact.id), 2, 50, "score", "desc")
+
+
+# Exports --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    monkeypatch.setattr(frames, "EXPORT_BATCH_ROWS", 7)  # many batches, to test how they join
+
+
+def test_csv_export_reads_back_into_an_equal_frame(service, small_batches):
+    artifact = upload(service, sample_csv())
+    loaded = service.require_frame(artifact.id)
+    content = b"".join(csv_chunks(loaded))
+    assert content.count(b'"id"') == 1  # one header row
+    reread = restore_dtypes(pd.read_csv(io.BytesIO(content)), artifact.data["frame"]["dtypes"])
+    pd.testing.assert_frame_equal(reread, service.load_dataframe(artifact.id), check_exact=True)
+    pd.testing.assert_frame_equal(reread, expected_frame(), check_exact=True)
+
+
+def test_json_export_is_the_spec_shape_and_reads_back_into_an_equal_frame(service, small_batches):
+    artifact = upload(service, sample_csv())
+    document = json.loads(b"".join(json_chunks(service.require_frame(artifact.id))))
+    assert list(document) == ["columns", "data"] and len(document["data"]) == SAMPLE_ROWS
+    frame = PandasDataFrame(**document).to_dataframe(artifact.data["frame"]["dtypes"])
+    pd.testing.assert_frame_equal(frame, expected_frame(), check_exact=True)
+
+
+# Tables stored inline the spec's way --------------------------------------------------------
+
+
+def test_inline_dataframes_page_sort_and_export_like_uploads(service, manager):
+    frame = pd.DataFrame({"feature": [3.0, 1.0, None, 2.0], "label": ["c", "a", "d", "b"]})
+    artifact = manager.save(ArtifactIn(data={"dataframe": PandasDataFrame.from_dataframe(frame).model_dump()}))
+    loaded = service.frame_of(artifact)
+    page = service.page(loaded, 1, 3, sort="feature")
+    assert page.data == [[1.0, "a"], [2.0, "b"], [3.0, "c"]] and page.pages == 2
+    assert loaded.dtypes == {"feature": "float64", "label": "str"}
+    assert PandasDataFrame(**loaded.summary).columns == ["statistic", "feature"]
+    exported = PandasDataFrame(**json.loads(b"".join(json_chunks(loaded)))).to_dataframe()
+    pd.testing.assert_frame_equal(exported, frame)
+    pd.testing.assert_frame_equal(pd.read_csv(io.BytesIO(b"".join(csv_chunks(loaded)))), frame)
+
+
+def test_inline_columns_of_mixed_values_become_sortable_text(service, manager):
+    data = {"dataframe": {"columns": ["x", "y"], "data": [[1, {"k": 1}], ["b", [1, 2]], [None, None], [2.5, "a"]]}}
+    loaded = service.frame_of(manager.save(ArtifactIn(data=data)))
+    assert service.page(loaded, 1, 10, sort="x").data == [["1", '{"k": 1}'], ["2.5", "a"], ["b", "[1, 2]"], [None, None]]
+    by_y = service.page(loaded, 1, 10, sort="y", order="desc").data
+    assert [row[1] for row in by_y] == ['{"k": 1}', "a", "[1, 2]", None]  # text order, missing last
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"name": "no table"},
+        {"dataframe": "not a table"},
+        {"dataframe": {"columns": ["a", "b"], "data": [[1]]}},  # ragged: not a PandasDataFrame
+        {"dataframe": {"rows": []}},
+    ],
+)
+def test_artifacts_without_a_table_have_no_frame(service, manager, data):
+    artifact = manager.save(ArtifactIn(data=data))
+    assert service.frame_of(artifact) is None
+    with pytest.raises(FrameNotFoundError) as missing:
+        service.require_frame(artifact.id)
+    assert missing.value.status == 404
+
+
+def test_an_uploaded_table_outlives_edits_to_the_artifact_data(service, manager):
+    artifact = upload(service, sample_csv())
+    manager.update(artifact.id, ArtifactUpdate(data={"note": "renamed"}))
+    assert service.require_frame(artifact.id).row_count == SAMPLE_ROWS
+
+
+# The cache --------------------------------------------------------------------------------------
+
+
+def test_cache_keeps_the_most_recently_used_within_its_byte_budget():
+    cache = FrameCache(max_bytes=100)
+    loads: list[str] = []
+
+    def load(name: str) -> Any:
+        return lambda: loads.append(name) or name
+
+    assert cache.get("a", load("a"), lambda _: 40) == "a"
+    assert cache.get("b", load("b"), lambda _: 40) == "b"
+    assert cache.get("a", load("a"), lambda _: 40) == "a"  # a hit: no load, and "a" is now newest
+    cache.get("c", load("c"), lambda _: 40)  # over budget: "b", the least recently used, goes
+    assert loads == ["a", "b", "c"] and cache.size == 80
+    cache.get("b", load("b"), lambda _: 40)
+    assert loads == ["a", "b", "c", "b"]
+    cache.get("huge", load("huge"), lambda _: 101)  # bigger than the budget: returned, never kept
+    assert "huge" not in cache._items and cache.size <= 100

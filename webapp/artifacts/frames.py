@@ -1,0 +1,645 @@
+"""DataFrame artifacts: CSV uploads, their stored rows, paging, sorting, summaries, exports.
+
+No Flask here: the pages, the JSON API and scripts all go through FrameService.
+
+    frames = FrameService(manager)
+    with open("sales.csv", "rb") as file:
+        artifact = frames.create_from_csv(file, "sales.csv")
+    df = frames.load_dataframe(artifact.id)
+
+An uploaded CSV is parsed by pandas (its pyarrow engine), its rows are stored as one
+Parquet file in `artifact_frames` beside the artifact (see frame_models.py), and the
+artifact's JSON `data` records where it came from, its dtypes and a short preview. A
+table stored inline the spec's way, `data={"dataframe": PandasDataFrame(...).model_dump()}`,
+pages and exports through the same code.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any, BinaryIO, Literal, TypeVar
+
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import select
+
+from .errors import ArtifactError, ArtifactValidationError
+from .frame_models import PARQUET, ArtifactFrame
+from .manager import ArtifactManager, normalize_id
+from .schemas import ArtifactIn, ArtifactOut, PandasDataFrame
+
+PREVIEW_ROWS = 10  # rows copied into the artifact's JSON data
+MAX_COLUMNS = 2_000
+SNIFF_BYTES = 64 * 1024
+READ_CHUNK = 1024 * 1024
+EXPORT_BATCH_ROWS = 10_000
+PARQUET_ROW_GROUP = 64 * 1024
+DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+DELIMITERS = ",;\t|"
+
+# Control bytes never found in CSV text (tab, line feed and carriage return are fine):
+# their presence means a binary file, or text in an encoding such as UTF-16.
+CONTROL_BYTE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+UTF16_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+Order = Literal["asc", "desc"]
+T = TypeVar("T")
+
+
+# Errors ------------------------------------------------------------------------------
+
+
+class InvalidCSVError(ArtifactError):
+    """The upload is not a CSV file we can read; `detail` says why and what to do."""
+
+    status = 422
+    title = "Invalid CSV file"
+    slug = "invalid-csv"
+
+
+class CSVTooLargeError(ArtifactError):
+    status = 413
+    title = "File too large"
+    slug = "too-large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"The file is larger than the upload limit of {limit:,} bytes (MAX_UPLOAD_BYTES).", limit=limit
+        )
+
+
+class FrameNotFoundError(ArtifactError):
+    status = 404
+    title = "No table"
+    slug = "no-table"
+
+    def __init__(self, artifact_id: object) -> None:
+        super().__init__(f"Artifact {artifact_id} holds no table.")
+
+
+# Shapes -------------------------------------------------------------------------------
+
+
+class CSVSource(BaseModel):
+    """Where an uploaded frame came from, and how its text was read."""
+
+    file_name: str
+    size_bytes: int
+    sha256: str
+    encoding: str = Field(description="utf-8, utf-8-sig (with a byte order mark) or cp1252 (Latin-1)")
+    delimiter: str
+    header: bool = Field(description="False when the first row held data (all numbers), not names")
+
+
+class FramePage(BaseModel):
+    """One page of a table's rows, in the requested order."""
+
+    columns: list[str]
+    dtypes: dict[str, str]
+    data: list[list[Any]] = Field(description="The rows of this page only (PandasDataFrame rows)")
+    total: int = Field(description="Rows in the whole table")
+    page: int
+    size: int
+    pages: int
+    sort: str | None = None
+    order: Order = "asc"
+
+    @property
+    def first_row(self) -> int:
+        """1-based number of the first row shown (0 when there is none)."""
+        return (self.page - 1) * self.size + 1 if self.data else 0
+
+    @property
+    def last_row(self) -> int:
+        return (self.page - 1) * self.size + len(self.data)
+
+
+@dataclass(frozen=True)
+class LoadedFrame:
+    """A table ready to page: the rows as Arrow, plus what was recorded about them."""
+
+    key: tuple[str, ...]  # (kind, artifact id, version): names the content in caches
+    table: pa.Table
+    dtypes: dict[str, str]
+    summary: dict[str, Any] | None
+    file_name: str | None = None
+
+    @property
+    def artifact_id(self) -> str:
+        return self.key[1]
+
+    @property
+    def row_count(self) -> int:
+        return self.table.num_rows
+
+    def download_name(self, extension: str) -> str:
+        """"sales.csv" → "sales.<extension>"; the artifact id when no file name is known."""
+        stem = PurePosixPath(self.file_name).stem if self.file_name else ""
+        return f"{stem or self.artifact_id}.{extension}"
+
+
+@dataclass(frozen=True)
+class ParsedCSV:
+    source: CSVSource
+    table: pa.Table
+    dtypes: dict[str, str]
+    summary: dict[str, Any] | None
+    preview: PandasDataFrame
+
+    def artifact_data(self) -> dict[str, Any]:
+        """The artifact's JSON: provenance, shape and a preview; the rows live in artifact_frames."""
+        return {
+            "name": self.source.file_name,
+            "source": self.source.model_dump(),
+            "frame": {
+                "storage": PARQUET,
+                "row_count": self.table.num_rows,
+                "column_count": self.table.num_columns,
+                "dtypes": self.dtypes,
+                "preview": self.preview.model_dump(),
+            },
+        }
+
+
+# Parsing ------------------------------------------------------------------------------
+
+
+def parse_csv(stream: BinaryIO, file_name: str, *, max_bytes: int | None = None) -> ParsedCSV:
+    """Read an uploaded CSV with pandas. Raises InvalidCSVError, CSVTooLargeError.
+
+    `stream` must be seekable (Werkzeug's uploads and open files are). Delimiter and
+    quote character are sniffed from the first 64 KiB (as pandas' own sep=None does);
+    the first row is a header unless every field in it is a number.
+    """
+    size, sha256, encoding = _check_bytes(stream, max_bytes)
+    stream.seek(0)
+    sample = stream.read(SNIFF_BYTES).decode(encoding, errors="replace")
+    dialect = _sniff(sample, complete=size <= SNIFF_BYTES)
+    first_row = next(csv.reader(io.StringIO(sample), dialect), [])
+    header = not all(_is_number(field) for field in first_row)
+    stream.seek(0)
+    try:
+        frame = pd.read_csv(
+            stream,
+            engine="pyarrow",  # strict about ragged rows, types a column from all its values
+            dtype_backend="pyarrow",  # keep Arrow arrays: no copy on the way to Parquet
+            sep=dialect.delimiter,
+            quotechar=dialect.quotechar,
+            header=0 if header else None,
+            encoding=encoding,
+        )
+    except pd.errors.EmptyDataError:
+        raise InvalidCSVError("The file is empty.") from None
+    except (ValueError, pa.ArrowException) as error:
+        reason = " ".join(str(error).replace("CSV parse error:", "").split())[:300]
+        raise InvalidCSVError(f"The file could not be read as CSV: {reason}") from None
+    if not header:
+        frame.columns = [f"column_{number}" for number in range(1, frame.shape[1] + 1)]
+    if frame.shape[1] > MAX_COLUMNS:
+        raise InvalidCSVError(f"The file has {frame.shape[1]:,} columns; at most {MAX_COLUMNS:,} are supported.")
+    if frame.empty and frame.shape[1]:
+        raise InvalidCSVError("The file has a header row but no data rows.")
+    if frame.empty:
+        raise InvalidCSVError("The file is empty.")
+    table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+    del frame
+    if dialect.skipinitialspace:  # "a, b": Arrow already trims numbers and dates, not text
+        table = _strip_leading_spaces(table)
+    table = _storable(table)
+    dtypes, summary = profile(to_pandas(table))
+    preview = PandasDataFrame.model_construct(columns=table.column_names, data=rows_of(table.slice(0, PREVIEW_ROWS)))
+    source = CSVSource(
+        file_name=file_name, size_bytes=size, sha256=sha256, encoding=encoding,
+        delimiter=dialect.delimiter, header=header,
+    )  # fmt: skip
+    return ParsedCSV(source=source, table=table, dtypes=dtypes, summary=summary, preview=preview)
+
+
+def _check_bytes(stream: BinaryIO, max_bytes: int | None) -> tuple[int, str, str]:
+    """Size, SHA-256 and text encoding of the file, in one pass over it.
+
+    Refuses binary data and anything that is neither UTF-8 nor Windows-1252 (a
+    superset of Latin-1's printable characters) with InvalidCSVError.
+    """
+    digest, size = hashlib.sha256(), 0
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    is_utf8, bom = True, False
+    stream.seek(0)
+    while chunk := stream.read(READ_CHUNK):
+        if size == 0:
+            if chunk.startswith(UTF16_BOMS):
+                raise InvalidCSVError("The file is UTF-16 or UTF-32 text; save it as UTF-8 and upload it again.")
+            bom = chunk.startswith(codecs.BOM_UTF8)
+        if control := CONTROL_BYTE.search(chunk):
+            raise InvalidCSVError(
+                f"The file holds binary data (byte 0x{control.group()[0]:02x} at offset {size + control.start():,}), "
+                "not CSV text."
+            )
+        digest.update(chunk)
+        size += len(chunk)
+        if max_bytes is not None and size > max_bytes:
+            raise CSVTooLargeError(max_bytes)
+        if is_utf8:
+            try:
+                utf8.decode(chunk)
+            except UnicodeDecodeError:
+                is_utf8 = False
+    if size == 0:
+        raise InvalidCSVError("The file is empty.")
+    if is_utf8:
+        try:
+            utf8.decode(b"", final=True)
+        except UnicodeDecodeError:
+            is_utf8 = False
+    if is_utf8:
+        return size, digest.hexdigest(), "utf-8-sig" if bom else "utf-8"
+    stream.seek(0)
+    cp1252 = codecs.getincrementaldecoder("cp1252")()
+    offset = 0
+    while chunk := stream.read(READ_CHUNK):
+        try:
+            cp1252.decode(chunk)
+        except UnicodeDecodeError as error:
+            raise InvalidCSVError(
+                f"The file is neither UTF-8 nor Latin-1 (Windows-1252) text: byte 0x{chunk[error.start]:02x} "
+                f"at offset {offset + error.start:,} has no meaning in either. Save it as UTF-8 and upload it again."
+            ) from None
+        offset += len(chunk)
+    return size, digest.hexdigest(), "cp1252"
+
+
+def clean_file_name(name: str) -> str:
+    """The name a client gave its file, as recorded: the base name only (no directories),
+    without control characters, at most 255 characters; "upload.csv" when nothing is left."""
+    base = PurePosixPath(name.replace("\\", "/")).name
+    base = "".join(character for character in base if character.isprintable())
+    return base.strip()[:255] or "upload.csv"
+
+
+def _sniff(sample: str, *, complete: bool) -> type[csv.Dialect] | csv.Dialect:
+    """The dialect of the sample's whole lines; plain commas when nothing else stands out."""
+    if not complete and "\n" in sample:
+        sample = sample[: sample.rindex("\n")]  # a cut-off last line would mislead the sniffer
+    try:
+        return csv.Sniffer().sniff(sample.removeprefix("\ufeff"), delimiters=DELIMITERS)
+    except csv.Error:
+        return csv.excel
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _strip_leading_spaces(table: pa.Table) -> pa.Table:
+    names = [name.lstrip(" ") for name in table.column_names]
+    columns = [
+        pc.utf8_ltrim(column, characters=" ") if pa.types.is_string(column.type) else column
+        for column in table.columns
+    ]
+    return pa.Table.from_arrays(columns, names=names)
+
+
+def _storable(table: pa.Table) -> pa.Table:
+    """Types that Parquet and pandas give back unchanged: empty columns become float64 (as
+    pandas reads them), times of day text ("10:30:00"), and timestamps in seconds become
+    milliseconds (Parquet has no seconds unit; reading one back would change the dtype)."""
+    columns = []
+    for column in table.columns:
+        if pa.types.is_null(column.type):
+            column = column.cast(pa.float64())
+        elif pa.types.is_time(column.type):
+            column = column.cast(pa.string())
+        elif pa.types.is_timestamp(column.type) and column.type.unit == "s":
+            column = column.cast(pa.timestamp("ms", column.type.tz))
+        columns.append(column)
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def to_pandas(table: pa.Table) -> pd.DataFrame:
+    """The pandas view of stored rows: numpy dtypes, dates as datetime64 (not objects)."""
+    return table.to_pandas(date_as_object=False)
+
+
+def profile(frame: pd.DataFrame) -> tuple[dict[str, str], dict[str, Any] | None]:
+    """Column dtypes, and describe() of the numeric columns as a PandasDataFrame dict (None
+    when there are none)."""
+    dtypes = {str(name): str(dtype) for name, dtype in frame.dtypes.items()}
+    numeric = frame.select_dtypes("number")
+    summary = None
+    if numeric.shape[1]:
+        summary = PandasDataFrame.from_dataframe(numeric.describe().reset_index(names="statistic")).model_dump()
+    return dtypes, summary
+
+
+def rows_of(table: pa.Table) -> list[list[Any]]:
+    """Rows as JSON values, the way PandasDataFrame holds them: null for missing (and for
+    NaN and infinities), ISO 8601 text for dates and times."""
+    columns = [_json_values(column) for column in table.columns]
+    return [list(row) for row in zip(*columns, strict=True)] if columns else []
+
+
+def _json_values(column: pa.ChunkedArray) -> list[Any]:
+    kind = column.type
+    if pa.types.is_floating(kind):
+        column = pc.if_else(pc.is_finite(column), column, pa.scalar(None, kind))
+    elif pa.types.is_temporal(kind):  # "2024-05-01 10:30:00.000" → "2024-05-01T10:30:00"
+        text = pc.replace_substring(column.cast(pa.string()), " ", "T", max_replacements=1)
+        column = pc.replace_substring_regex(text, r"\.0+(Z?)$", r"\1")
+    return column.to_pylist()
+
+
+def _arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """An inline frame as Arrow. Columns that are not one plain type (mixing 1 and "a",
+    or holding lists and objects) become JSON text, so every column can be sorted."""
+    columns = [_arrow_column(values) for _, values in frame.items()]
+    return _storable(pa.Table.from_arrays(columns, names=[str(name) for name in frame.columns]))
+
+
+def _arrow_column(values: pd.Series) -> pa.Array:
+    try:
+        array = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        array = None
+    if array is None or pa.types.is_nested(array.type):
+        array = pa.array(values.map(_cell_text, na_action="ignore"), type=pa.string(), from_pandas=True)
+    return array
+
+
+def _cell_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+# The per-process cache --------------------------------------------------------------
+
+
+class FrameCache:
+    """Loaded tables and sort orders, least recently used first out, within `max_bytes`.
+
+    Frames never change once stored, and their keys name the content (artifact id and
+    SHA-256, or the inline data's update time), so nothing needs invalidating.
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, load: Callable[[], T], size_of: Callable[[T], int]) -> T:
+        """The cached value for `key`, or `load()`'s result, cached when it fits."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key][0]
+        value = load()  # outside the lock: loading a big frame takes a while
+        self.put(key, value, size_of(value))
+        return value
+
+    def put(self, key: Hashable, value: Any, size: int) -> None:
+        with self._lock:
+            if key in self._items:
+                self._size -= self._items.pop(key)[1]
+            if size > self.max_bytes:
+                return
+            self._items[key] = (value, size)
+            self._size += size
+            while self._size > self.max_bytes:
+                _, (_, evicted) = self._items.popitem(last=False)
+                self._size -= evicted
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+
+# The service ---------------------------------------------------------------------------
+
+
+class FrameService:
+    """Use cases on tables held by artifacts, over an ArtifactManager and its session."""
+
+    def __init__(
+        self,
+        manager: ArtifactManager | Callable[[], ArtifactManager],
+        cache: FrameCache | None = None,
+        *,
+        max_upload_bytes: int | None = None,
+    ) -> None:
+        """`manager` may be a function that gives one on first use: a web request's manager
+        opens its write transaction when created, and a CSV should be parsed before that."""
+        self._manager = manager
+        self.cache = cache if cache is not None else FrameCache()
+        self.max_upload_bytes = max_upload_bytes
+
+    @property
+    def manager(self) -> ArtifactManager:
+        if not isinstance(self._manager, ArtifactManager):
+            self._manager = self._manager()
+        return self._manager
+
+    @property
+    def session(self) -> Any:
+        return self.manager.session
+
+    # Writes ---------------------------------------------------------------------------
+
+    def create_from_csv(self, stream: BinaryIO, file_name: str, parent_id: object | None = None) -> ArtifactOut:
+        """A new artifact holding the CSV's table, with its stored rows, in one transaction.
+
+        Raises InvalidULIDError, ArtifactNotFoundError (parent), InvalidCSVError,
+        CSVTooLargeError, HierarchyDepthError. Nothing is stored when it raises.
+        """
+        if parent_id is not None:
+            parent_id = normalize_id(parent_id)
+        # Parse and compress before the manager's transaction: no lock is held meanwhile.
+        parsed = parse_csv(stream, clean_file_name(file_name), max_bytes=self.max_upload_bytes)
+        content = io.BytesIO()
+        pq.write_table(parsed.table, content, compression="zstd", row_group_size=PARQUET_ROW_GROUP)
+        artifact_in = ArtifactIn(parent_id=parent_id, data=parsed.artifact_data())
+        frame_fields = {
+            "format": PARQUET,
+            "source_sha256": parsed.source.sha256,
+            "row_count": parsed.table.num_rows,
+            "column_count": parsed.table.num_columns,
+            "dtypes": parsed.dtypes,
+            "summary": parsed.summary,
+            "size_bytes": content.tell(),
+            "content": content.getvalue(),
+        }
+        del content
+        artifact = self.manager.create(
+            artifact_in, companions=lambda artifact_id: [ArtifactFrame(artifact_id=artifact_id, **frame_fields)]
+        )
+        key = ("stored", str(artifact.id), parsed.source.sha256)
+        loaded = LoadedFrame(key, parsed.table, parsed.dtypes, parsed.summary, parsed.source.file_name)
+        self.cache.put(key, loaded, parsed.table.nbytes)  # the first page needs no reload
+        return artifact
+
+    # Reads ----------------------------------------------------------------------------
+
+    def frame_of(self, artifact: ArtifactOut) -> LoadedFrame | None:
+        """The artifact's table: its stored rows, else a valid inline `data["dataframe"]`; or None."""
+        stored = self.session.get(ArtifactFrame, str(artifact.id))
+        if stored is not None:
+            key = ("stored", stored.artifact_id, stored.source_sha256)
+            file_name = artifact.data.get("name") if isinstance(artifact.data, dict) else None
+            return self.cache.get(key, lambda: self._read_stored(key, stored, file_name), _frame_size)
+        value = artifact.data.get("dataframe") if isinstance(artifact.data, dict) else None
+        if not isinstance(value, dict):
+            return None
+        key = ("inline", str(artifact.id), artifact.updated_at.isoformat())
+        try:
+            return self.cache.get(key, lambda: _read_inline(key, value), _frame_size)
+        except ValidationError:
+            return None  # not the PandasDataFrame shape: the page shows it as plain JSON
+
+    def require_frame(self, artifact_id: object) -> LoadedFrame:
+        """Raises InvalidULIDError, ArtifactNotFoundError, FrameNotFoundError."""
+        artifact = self.manager.get(artifact_id)
+        loaded = self.frame_of(artifact)
+        if loaded is None:
+            raise FrameNotFoundError(artifact.id)
+        return loaded
+
+    def page(
+        self, loaded: LoadedFrame, page: int = 1, size: int = 50, sort: str | None = None, order: str = "asc"
+    ) -> FramePage:
+        """Rows of one page (1-based, clamped to the last page), sorted by `sort` when given.
+
+        Sorting is stable with missing values last, whichever the order. Raises
+        ArtifactValidationError for an unknown column or order.
+        """
+        table, size = loaded.table, max(size, 1)
+        if order not in ("asc", "desc"):
+            raise _query_error("order", "Input should be 'asc' or 'desc'")
+        if sort is not None and sort not in table.column_names:
+            raise _query_error("sort", f"No column named {sort[:100]!r}")
+        pages = max(-(-table.num_rows // size), 1)
+        page = min(max(page, 1), pages)
+        offset = (page - 1) * size
+        if sort is None:
+            rows = table.slice(offset, size)
+        else:
+            indices = self._sort_indices(loaded, sort, order)
+            rows = table.take(indices.slice(offset, size))
+        return FramePage(
+            columns=table.column_names,
+            dtypes=loaded.dtypes,
+            data=rows_of(rows),
+            total=table.num_rows,
+            page=page,
+            size=size,
+            pages=pages,
+            sort=sort,
+            order=order,  # type: ignore[arg-type]
+        )
+
+    def load_dataframe(self, artifact_id: object) -> pd.DataFrame:
+        """The whole table as pandas. Raises ArtifactNotFoundError, FrameNotFoundError."""
+        return to_pandas(self.require_frame(artifact_id).table)
+
+    def _sort_indices(self, loaded: LoadedFrame, column: str, order: str) -> pa.Array:
+        def sort() -> pa.Array:
+            direction = "ascending" if order == "asc" else "descending"
+            return pc.sort_indices(loaded.table, sort_keys=[(column, direction, "at_end")])
+
+        return self.cache.get((*loaded.key, "sort", column, order), sort, lambda indices: indices.nbytes)
+
+    def _read_stored(self, key: tuple[Hashable, ...], stored: ArtifactFrame, file_name: Any) -> LoadedFrame:
+        content = self.session.scalar(
+            select(ArtifactFrame.content).where(ArtifactFrame.artifact_id == stored.artifact_id)
+        )
+        table = pq.read_table(pa.BufferReader(content))
+        return LoadedFrame(key, table, stored.dtypes, stored.summary, file_name if isinstance(file_name, str) else None)
+
+
+def _read_inline(key: tuple[Hashable, ...], value: dict[str, Any]) -> LoadedFrame:
+    frame = PandasDataFrame.model_validate(value).to_dataframe()
+    dtypes, summary = profile(frame)
+    return LoadedFrame(key, _arrow_table(frame), dtypes, summary)
+
+
+def _frame_size(loaded: LoadedFrame) -> int:
+    return loaded.table.nbytes
+
+
+def _query_error(name: str, message: str) -> ArtifactValidationError:
+    return ArtifactValidationError([{"loc": ["query", name], "msg": message, "type": "value_error"}])
+
+
+# Exports ---------------------------------------------------------------------------------
+
+
+def csv_chunks(loaded: LoadedFrame) -> Iterator[bytes]:
+    """The table as UTF-8 CSV with a header row, a batch of rows at a time.
+
+    pandas reads it back (`pd.read_csv`) into the same values; with the recorded dtypes
+    (`restore_dtypes`) into an equal frame.
+    """
+    sink = io.BytesIO()
+    options = pa_csv.WriteOptions(quoting_style="needed")
+    with pa_csv.CSVWriter(sink, loaded.table.schema, write_options=options) as writer:
+        for batch in loaded.table.to_batches(max_chunksize=EXPORT_BATCH_ROWS):
+            writer.write_batch(batch)
+            yield _drain(sink)
+    yield _drain(sink)
+
+
+def _drain(sink: io.BytesIO) -> bytes:
+    chunk = sink.getvalue()
+    sink.seek(0)
+    sink.truncate()
+    return chunk
+
+
+def json_chunks(loaded: LoadedFrame) -> Iterator[bytes]:
+    """The table in the spec's PandasDataFrame JSON shape, {"columns": [...], "data": [[...]]},
+    a batch of rows at a time (values as rows_of() gives them)."""
+    yield b'{"columns":' + orjson.dumps(loaded.table.column_names) + b',"data":['
+    separator = b""
+    for batch in loaded.table.to_batches(max_chunksize=EXPORT_BATCH_ROWS):
+        if batch.num_rows:
+            yield separator + orjson.dumps(rows_of(pa.Table.from_batches([batch])))[1:-1]
+            separator = b","
+    yield b"]}"
+
+
+__all__ = [
+    "CSVSource",
+    "CSVTooLargeError",
+    "FrameCache",
+    "FrameNotFoundError",
+    "FramePage",
+    "FrameService",
+    "InvalidCSVError",
+    "LoadedFrame",
+    "csv_chunks",
+    "json_chunks",
+    "clean_file_name",
+    "parse_csv",
+    "profile",
+    "rows_of",
+    "to_pandas",
+]
