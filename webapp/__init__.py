@@ -43,6 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     from webapp import cli, errors
+    from webapp.api.frames import bp as frames_api_bp
     from webapp.api.views import bp as api_bp, health_bp
     from webapp.extensions import csrf, db, migrate
     from webapp.database import upgrade_schema
@@ -58,7 +59,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(web_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(health_bp)
+    app.register_blueprint(frames_api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # the JSON API never authenticates by session cookie
+    csrf.exempt(frames_api_bp)
     csrf.exempt(health_bp)
     errors.register_error_handlers(app)
     cli.register_commands(app)

@@ -17,8 +17,10 @@ from webapp.artifacts import (
     ArtifactUpdate,
     ExpandRequest,
     Page,
+    PandasDataFrame,
     TreeRequest,
 )
+from webapp.artifacts.frames import FramePage
 from webapp.artifacts.schemas import ULID_PATTERN
 
 REF = "#/components/schemas/{model}"
@@ -105,6 +107,8 @@ def _limit_page_size(parameters: list[dict[str, Any]], max_page_size: int) -> li
 @cache
 def build_openapi(max_page_size: int = 1000) -> dict[str, Any]:
     """The document; `max_page_size` is the app's MAX_PAGE_SIZE, stated as `size`'s maximum."""
+    from webapp.api.frames import CSV_UPLOAD_SCHEMA, FrameRowsQuery  # late: api.frames imports api.views
+
     _, defs = models_json_schema(
         [
             (ArtifactIn, "validation"),
@@ -117,10 +121,13 @@ def build_openapi(max_page_size: int = 1000) -> dict[str, Any]:
             (Page[ArtifactOut], "serialization"),
             (Problem, "serialization"),
             (Health, "serialization"),
+            (PandasDataFrame, "serialization"),
+            (FramePage, "serialization"),
         ],
         ref_template=REF,
     )
     _data_is_json_object(defs["$defs"])
+    defs["$defs"]["CSVUpload"] = CSV_UPLOAD_SCHEMA
     tree_response = {"200": {"description": "The subtree", **_json("ArtifactTreeNode")}}
     expand_response = {"200": {"description": "Ancestors, artifact and descendants", **_json("ArtifactExpansion")}}
     paths: dict[str, Any] = {
@@ -204,6 +211,67 @@ def build_openapi(max_page_size: int = 1000) -> dict[str, Any]:
                 "summary": "An artifact with its ancestors and descendants",
                 "parameters": [ID_PARAM],
                 "responses": {**expand_response, **COMMON_ERRORS},
+            }
+        },
+        "/api/v1/artifacts/$upload": {
+            "post": {
+                "operationId": "upload_csv",
+                "summary": "Upload a CSV file: a new artifact holding its table",
+                "description": "The artifact's data records the file (name, size, SHA-256, encoding), the "
+                "table's row and column counts, dtypes and first rows; the rows are kept beside it. "
+                "Delimiter, quoting and header row are detected. Nothing is stored when the file is refused.",
+                "requestBody": {
+                    "required": True,
+                    "content": {"multipart/form-data": {"schema": _ref("CSVUpload")}},
+                },
+                "responses": {
+                    "201": {"description": "Created", **_json("ArtifactOut")},
+                    "400": _problem("parent_id is not a ULID, or the body is not valid multipart"),
+                    "404": _problem("The parent does not exist"),
+                    "413": _problem("The file is larger than MAX_UPLOAD_BYTES"),
+                    "415": _problem("The body is not multipart/form-data"),
+                    "422": _problem(
+                        "No `file` field (type validation), or a file that is not a readable CSV: empty, "
+                        "a header without rows, ragged rows, binary data, an unknown encoding (type invalid-csv)"
+                    ),
+                },
+            }
+        },
+        "/api/v1/artifacts/{artifact_id}/frame": {
+            "get": {
+                "operationId": "get_frame",
+                "summary": "The artifact's whole table as a PandasDataFrame (columns and rows)",
+                "parameters": [ID_PARAM],
+                "responses": {
+                    "200": {"description": "The table", **_json("PandasDataFrame")},
+                    **COMMON_ERRORS,
+                    "404": _problem("No such artifact, or it holds no table"),
+                },
+            }
+        },
+        "/api/v1/artifacts/{artifact_id}/frame.csv": {
+            "get": {
+                "operationId": "get_frame_csv",
+                "summary": "The artifact's whole table as a CSV file (UTF-8, header row)",
+                "parameters": [ID_PARAM],
+                "responses": {
+                    "200": {"description": "The table", "content": {"text/csv": {"schema": {"type": "string"}}}},
+                    **COMMON_ERRORS,
+                    "404": _problem("No such artifact, or it holds no table"),
+                },
+            }
+        },
+        "/api/v1/artifacts/{artifact_id}/frame/rows": {
+            "get": {
+                "operationId": "get_frame_rows",
+                "summary": "One page of the table's rows, optionally sorted by a column",
+                "parameters": [ID_PARAM, *_limit_page_size(_params(FrameRowsQuery), max_page_size)],
+                "responses": {
+                    "200": {"description": "The page", **_json("FramePage")},
+                    **COMMON_ERRORS,
+                    "404": _problem("No such artifact, or it holds no table"),
+                    "422": _problem("Bad query parameter, or no column of that name"),
+                },
             }
         },
         "/health": {

@@ -1,0 +1,116 @@
+"""The JSON API of tables: CSV upload (multipart/form-data), pages of rows, CSV and JSON downloads."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from flask import Blueprint, Response, current_app, request, url_for
+from pydantic import BaseModel, ConfigDict, Field
+from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import UnsupportedMediaType
+
+from webapp.api.parsing import query
+from webapp.api.views import json_response
+from webapp.artifacts.errors import ArtifactValidationError
+from webapp.artifacts.frames import csv_chunks, json_chunks
+from webapp.artifacts.schemas import ULID_PATTERN
+from webapp.services import get_frames
+
+bp = Blueprint("frames_api", __name__)
+
+# Room for the multipart envelope around the file: boundaries, part headers, parent_id.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+# The multipart body of POST /artifacts/$upload, for the OpenAPI document.
+CSV_UPLOAD_SCHEMA = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "contentMediaType": "text/csv",
+            "description": "The CSV file: UTF-8 (with or without a BOM) or Latin-1 text; comma, semicolon, "
+            "tab or pipe separated; the first row names the columns unless it holds only numbers",
+        },
+        "parent_id": {
+            "type": "string",
+            "pattern": ULID_PATTERN,
+            "description": "Make the new artifact a child of this one; omit for a root",
+        },
+    },
+}
+
+
+class FrameRowsQuery(BaseModel):
+    """Query string of GET /artifacts/{id}/frame/rows."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    page: int = Field(1, ge=1, le=1_000_000_000, description="1-based page; past the end means the last page")
+    size: int = Field(50, ge=1, description="Rows per page (at most MAX_PAGE_SIZE, 1000 by default)")
+    sort: str | None = Field(None, max_length=1000, description="Column to sort by; omit for stored order")
+    order: Literal["asc", "desc"] = Field("asc", description="Sort direction; missing values always last")
+
+
+def uploaded_csv() -> FileStorage:
+    """The CSV of a multipart/form-data request (field `file`), within MAX_UPLOAD_BYTES.
+
+    415 when the body is not multipart; 422 naming the field when `file` is missing;
+    413 (before reading the body) when the request is larger than the limit allows.
+    """
+    request.max_content_length = current_app.config["MAX_UPLOAD_BYTES"] + MULTIPART_OVERHEAD
+    if request.mimetype != "multipart/form-data":
+        raise UnsupportedMediaType(
+            "Send the CSV as multipart/form-data with the file in a field named 'file' "
+            f"(got {request.mimetype or 'no content type'!r})."
+        )
+    upload = request.files.get("file")
+    if upload is None:
+        sent = sorted({*request.files, *request.form}) or ["none"]
+        raise ArtifactValidationError(
+            [{"loc": ["body", "file"], "msg": "Field required", "type": "missing"}],
+            detail=f"Send the CSV in a multipart field named 'file' (fields sent: {', '.join(sent)[:200]}).",
+        )
+    return upload
+
+
+@bp.post("/artifacts/$upload")
+def upload_csv() -> Response:
+    upload = uploaded_csv()
+    artifact = get_frames().create_from_csv(
+        upload.stream, upload.filename or "upload.csv", parent_id=request.form.get("parent_id")
+    )
+    response = json_response(artifact, 201)
+    response.headers["Location"] = url_for("api.get_artifact", artifact_id=str(artifact.id), _external=True)
+    return response
+
+
+@bp.get("/artifacts/<artifact:artifact_id>/frame/rows")
+def get_frame_rows(artifact_id: str) -> Response:
+    params = query(FrameRowsQuery)
+    limit = current_app.config["MAX_PAGE_SIZE"]
+    if params.size > limit:
+        raise ArtifactValidationError(
+            [{"loc": ["query", "size"], "msg": f"Input should be less than or equal to {limit}", "type": "less_than_equal"}]
+        )
+    frames = get_frames()
+    loaded = frames.require_frame(artifact_id)
+    return json_response(frames.page(loaded, params.page, params.size, params.sort, params.order))
+
+
+@bp.get("/artifacts/<artifact:artifact_id>/frame")
+def get_frame(artifact_id: str) -> Response:
+    """The whole table as the spec's PandasDataFrame JSON, streamed."""
+    loaded = get_frames().require_frame(artifact_id)
+    return Response(json_chunks(loaded), mimetype="application/json")
+
+
+@bp.get("/artifacts/<artifact:artifact_id>/frame.csv")
+def get_frame_csv(artifact_id: str) -> Response:
+    """The whole table as CSV (UTF-8, header row), streamed as a download."""
+    loaded = get_frames().require_frame(artifact_id)
+    response = Response(csv_chunks(loaded), mimetype="text/csv")
+    response.headers.set("Content-Disposition", "attachment", filename=loaded.download_name("csv"))
+    return response
