@@ -48,6 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from webapp.extensions import csrf, db, migrate
     from webapp.database import upgrade_schema
     from webapp.services import hierarchy_from_config
+    from webapp.web.frames import bp as frames_bp
     from webapp.web.views import bp as web_bp
 
     db.init_app(app)
@@ -59,6 +60,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(web_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(health_bp)
+    app.register_blueprint(frames_bp)
     app.register_blueprint(frames_api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # the JSON API never authenticates by session cookie
     csrf.exempt(frames_api_bp)

@@ -533,9 +533,9 @@ class FrameService:
         """
         table, size = loaded.table, max(size, 1)
         if order not in ("asc", "desc"):
-            raise _query_error("order", "Input should be 'asc' or 'desc'")
+            raise _query_error("order", "Input should be 'asc' or 'desc'", f"Unknown sort order {order[:20]!r}.")
         if sort is not None and sort not in table.column_names:
-            raise _query_error("sort", f"No column named {sort[:100]!r}")
+            raise _query_error("sort", f"No column named {sort[:100]!r}", f"No column named {sort[:100]!r} to sort by.")
         pages = max(-(-table.num_rows // size), 1)
         page = min(max(page, 1), pages)
         offset = (page - 1) * size
@@ -585,8 +585,8 @@ def _frame_size(loaded: LoadedFrame) -> int:
     return loaded.table.nbytes
 
 
-def _query_error(name: str, message: str) -> ArtifactValidationError:
-    return ArtifactValidationError([{"loc": ["query", name], "msg": message, "type": "value_error"}])
+def _query_error(name: str, message: str, detail: str) -> ArtifactValidationError:
+    return ArtifactValidationError([{"loc": ["query", name], "msg": message, "type": "value_error"}], detail)
 
 
 # Exports ---------------------------------------------------------------------------------

@@ -1,0 +1,173 @@
+"""Pages for tables: the CSV upload form, and the table on an artifact's page (a page of
+rows in some order) with its htmx fragment.
+
+The table's state lives in the artifact page's query string (table_page, table_sort,
+table_order), so every page and sort is a link that works without JavaScript; htmx only
+swaps the table in place and pushes that same URL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Response as BaseResponse
+from wtforms import HiddenField
+
+from webapp.api.frames import MULTIPART_OVERHEAD
+from webapp.artifacts import ArtifactOut
+from webapp.artifacts.errors import ArtifactError
+from webapp.artifacts.frames import FramePage, LoadedFrame
+from webapp.extensions import csrf
+from webapp.services import get_frames, get_manager
+
+bp = Blueprint("frames", __name__)
+
+TABLE_PAGE_SIZE = 50
+MAX_TABLE_PAGE = 1_000_000_000
+
+
+class CSVUploadForm(FlaskForm):
+    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to upload.")])
+    parent_id = HiddenField()
+
+
+@dataclass(frozen=True)
+class TableView:
+    """Context of frames/_table.html: one page of rows, and the links to the others."""
+
+    artifact_id: str
+    rows: FramePage
+    summary: dict[str, Any] | None
+    source: dict[str, Any] | None
+
+    @property
+    def element_id(self) -> str:
+        return f"frame-{self.artifact_id}"
+
+    def args(self, page: int | None = None, sort: str | None | bool = False, order: str | None = None) -> dict[str, Any]:
+        """Query arguments of this view with some changed (sort=False keeps the sort);
+        defaults are left out, so URLs stay short."""
+        sort = self.rows.sort if sort is False else sort
+        order = order or (self.rows.order if sort else "asc")
+        page = page or self.rows.page
+        return {
+            "table_page": page if page > 1 else None,
+            "table_sort": sort or None,
+            "table_order": order if sort and order != "asc" else None,
+        }
+
+    def page_url(self, **changes: Any) -> str:
+        """The artifact's page showing the table this way (the no-JavaScript link)."""
+        return url_for(
+            "web.artifact_detail", artifact_id=self.artifact_id, **self.args(**changes), _anchor=self.element_id
+        )
+
+    def fragment_url(self, **changes: Any) -> str:
+        return url_for("frames.frame_table", artifact_id=self.artifact_id, **self.args(**changes))
+
+    def sort_state(self, column: str) -> tuple[str, str]:
+        """(aria-sort value, the order a click on the column's header asks for)."""
+        if self.rows.sort != column:
+            return "none", "asc"
+        if self.rows.order == "asc":
+            return "ascending", "desc"
+        return "descending", "asc"
+
+
+def _table_args() -> tuple[int, str | None, str]:
+    page = min(max(request.args.get("table_page", 1, type=int) or 1, 1), MAX_TABLE_PAGE)
+    return page, request.args.get("table_sort") or None, request.args.get("table_order") or "asc"
+
+
+def _table_view(artifact: ArtifactOut, loaded: LoadedFrame) -> TableView:
+    page, sort, order = _table_args()
+    rows = get_frames().page(loaded, page, TABLE_PAGE_SIZE, sort, order)
+    source = artifact.data.get("source") if isinstance(artifact.data, dict) else None
+    return TableView(str(artifact.id), rows, loaded.summary, source if isinstance(source, dict) else None)
+
+
+def frame_view(artifact: ArtifactOut) -> TableView | None:
+    """For frames/_panel.html: the artifact's table as the page's query string asks, or None."""
+    loaded = get_frames().frame_of(artifact)
+    return _table_view(artifact, loaded) if loaded is not None else None
+
+
+bp.add_app_template_global(frame_view, "frame_view")
+
+
+def _is_fragment_request() -> bool:
+    """An htmx swap (not a history restore, which needs the whole page)."""
+    return bool(request.headers.get("HX-Request")) and not request.headers.get("HX-History-Restore-Request")
+
+
+@bp.get("/artifacts/<artifact_id>/table")
+def frame_table(artifact_id: str) -> str | BaseResponse:
+    """A page of the table (htmx fragment). Without htmx: the artifact's page showing it."""
+    artifact = get_manager().get(artifact_id)
+    view = _table_view(artifact, get_frames().require_frame(artifact.id))
+    if not _is_fragment_request():
+        response = redirect(view.page_url())
+    else:
+        response = current_app.make_response(render_template("frames/_table.html", table=view))
+        response.headers["HX-Push-Url"] = view.page_url()  # the address bar keeps page and sort
+    response.vary.add("HX-Request")  # one URL, two answers: caches must keep them apart
+    return response
+
+
+@bp.route("/artifacts/upload", methods=["GET", "POST"])
+@csrf.exempt  # the form checks its own token, after the upload limit below is in place
+def upload_csv() -> tuple[str, int] | BaseResponse:
+    """Upload a CSV as a new root artifact, or as a child of `parent` (GET) / `parent_id` (POST)."""
+    # CSRFProtect would read the body before this view, under MAX_CONTENT_LENGTH (the JSON limit).
+    request.max_content_length = current_app.config["MAX_UPLOAD_BYTES"] + MULTIPART_OVERHEAD
+    try:
+        form = CSVUploadForm()
+    except RequestEntityTooLarge:
+        form = CSVUploadForm(formdata=None)
+        form.form_errors.append(_too_large_message())
+        return _upload_page(form, request.args.get("parent") or None), 413
+    status = 200
+    if request.method == "GET":
+        form.parent_id.data = request.args.get("parent") or ""
+        if form.parent_id.data:
+            form.parent_id.data = str(get_manager().get(form.parent_id.data).id)  # 404 for a bad link
+    elif form.validate_on_submit():
+        upload = form.file.data
+        try:
+            artifact = get_frames().create_from_csv(
+                upload.stream, upload.filename or "upload.csv", parent_id=form.parent_id.data or None
+            )
+        except ArtifactError as error:
+            form.file.errors = [*form.file.errors, error.detail]
+            status = error.status
+        else:
+            frame = artifact.data["frame"]
+            flash(
+                f"Uploaded “{artifact.data['name']}”: {frame['row_count']:,} rows × {frame['column_count']} columns.",
+                "success",
+            )
+            return redirect(url_for("web.artifact_detail", artifact_id=str(artifact.id)), 303)
+    else:
+        status = 422
+    return _upload_page(form, form.parent_id.data or None), status
+
+
+def _too_large_message() -> str:
+    limit = current_app.config["MAX_UPLOAD_BYTES"]
+    return f"The file is larger than the upload limit of {limit / 1024 / 1024:,.0f} MiB; nothing was stored."
+
+
+def _upload_page(form: CSVUploadForm, parent_id: str | None) -> str:
+    parent = None
+    if parent_id:
+        try:
+            parent = get_manager().find_by_id(parent_id)
+        except ArtifactError:
+            pass  # a broken hidden field: the form says so when it is sent
+    limit_mib = current_app.config["MAX_UPLOAD_BYTES"] / 1024 / 1024
+    return render_template("frames/upload.html", form=form, parent=parent, limit_mib=limit_mib)
