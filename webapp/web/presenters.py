@@ -49,16 +49,25 @@ def _is_name_key(key: str) -> bool:
     return key in NAME_KEYS or key.endswith(("_name", "_title"))
 
 
+def _titling(value: Any) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool) and bool(str(value).strip())
+
+
 def title_key(data: Any) -> str | None:
-    """The key whose value titles the artifact, or None."""
+    """The key whose value titles the artifact, or None.
+
+    Never depends on key order: PostgreSQL's jsonb does not keep it, SQLite does, and the
+    same artifact must get the same title on both.
+    """
     if not isinstance(data, Mapping):
         return None
-    candidates = [*NAME_KEYS, *(k for k in data if isinstance(k, str) and k.endswith(("_name", "_title")))]
-    for key in [*candidates, *DESCRIBING_KEYS, *data]:
-        value = data.get(key)
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value).strip():
+    suffixed = sorted(k for k in data if isinstance(k, str) and k.endswith(("_name", "_title")))
+    for key in [*NAME_KEYS, *suffixed, *DESCRIBING_KEYS]:
+        if _titling(data.get(key)):
             return key
-    return None
+    # Otherwise the first text field by name (text describes better than a number), then numbers.
+    fallback = sorted((not isinstance(v, str), k) for k, v in data.items() if isinstance(k, str) and _titling(v))
+    return fallback[0][1] if fallback else None
 
 
 def title_of(data: Any) -> str | None:
