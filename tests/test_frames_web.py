@@ -62,8 +62,8 @@ def test_artifact_page_shows_the_first_page_with_dtypes_counts_and_downloads(cli
     assert "Rows 1–50 of 120" in panel.select_one(".frame-status").get_text()
     links = {a.get_text(strip=True): a["href"] for a in panel.select(".section-links a")}
     assert links == {
-        "Download CSV": f"/api/v1/artifacts/{artifact_id}/frame.csv",
-        "Download JSON": f"/api/v1/artifacts/{artifact_id}/frame",
+        "Download table as CSV": f"/api/v1/artifacts/{artifact_id}/frame.csv",
+        "Download table as JSON": f"/api/v1/artifacts/{artifact_id}/frame",
     }
     assert "sample.csv" in panel.select_one(".frame-source").get_text()
     summary = panel.select_one("details.frame-summary table")
