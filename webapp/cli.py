@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from flask import Flask
 
-from webapp.artifacts import ArtifactIn, ArtifactManager
+from webapp import ops
+from webapp.artifacts import ArtifactHierarchy, ArtifactIn, ArtifactManager
 from webapp.database import upgrade_schema
+from webapp.extensions import db
 from webapp.services import get_manager
 
 
@@ -50,3 +54,132 @@ def register_commands(app: Flask) -> None:
             "Seeded {} artifacts: an ML lineage (experiment → model → predictions) "
             "and a documentation project (project → document → 2 versions).".format(sum(counts.values()))
         )
+
+    register_ops_commands(app)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def human_bytes(size: int | None) -> str:
+    if size is None:
+        return "size unknown"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def register_ops_commands(app: Flask) -> None:
+    """stats, backup, export, import, prune: thin wrappers over webapp.ops."""
+
+    def hierarchy() -> ArtifactHierarchy:
+        return app.extensions["artifact_hierarchy"]
+
+    @app.cli.command("stats")
+    @click.option("--top", default=5, show_default=True, type=click.IntRange(1, 100), help="How many trees and artifacts to list.")
+    def stats_command(top: int) -> None:
+        """Counts per level and per tree, the largest artifacts, the database's size."""
+        stats = ops.collect_stats(db.engine, hierarchy(), top=top)
+        click.echo(f"Database   {stats.database} ({human_bytes(stats.database_bytes)})")
+        click.echo(f"Hierarchy  {stats.hierarchy}: {plural(stats.total, 'artifact')} in {plural(stats.trees, 'tree')}")
+        for level, label, count in stats.by_level:
+            click.echo(f"  level {level:<3} {label:<20} {count:>10}")
+        if stats.largest_trees:
+            click.echo("Largest trees")
+            for root_id, count, depth in stats.largest_trees:
+                click.echo(f"  {root_id}  {plural(count, 'artifact')}, {plural(depth, 'level')} below the root")
+        if stats.largest_artifacts:
+            click.echo("Largest artifacts (JSON data)")
+            for artifact_id, level, size in stats.largest_artifacts:
+                click.echo(f"  {artifact_id}  level {level}  {human_bytes(size)}")
+        click.echo("Tables     " + ", ".join(f"{name} {rows}" for name, rows in stats.tables.items()))
+
+    @app.cli.command("backup")
+    @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+    def backup_command(path: Path) -> None:
+        """Copy the live database to PATH, consistently, while the server runs.
+
+        SQLite: the online backup API, checked with integrity_check. PostgreSQL: pg_dump
+        (custom format; restore with pg_restore).
+        """
+        try:
+            result = ops.backup(db.engine, path)
+        except ops.OpsError as error:
+            raise click.ClickException(str(error)) from None
+        counted = f", {plural(result.artifacts, 'artifact')}" if result.artifacts is not None else ""
+        click.echo(f"Backed up to {result.path} ({human_bytes(result.bytes)}{counted}) using {result.method}.")
+
+    @app.cli.command("export")
+    @click.argument("root_id")
+    @click.option(
+        "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write [default: export-ROOT_ID.json]"
+    )
+    def export_command(root_id: str, output: Path | None) -> None:
+        """Write the artifact ROOT_ID and all its descendants to a JSON file."""
+        try:
+            document = ops.export_subtree(db.engine, root_id)
+            path = output or Path(f"export-{document['root_id']}.json")
+            size = ops.write_json(document, path)
+        except ops.OpsError as error:
+            raise click.ClickException(str(error)) from None
+        extras = "".join(f", {len(p)} {name}" for name, p in document["extras"].items())
+        count = plural(document["count"], "artifact")
+        click.echo(f"Exported {count}{extras} under {document['root_id']} to {path} ({human_bytes(size)}).")
+
+    @app.cli.command("import")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--parent", "parent_id", metavar="ID", help="Attach the subtree's root under this artifact.")
+    @click.option("--as-root", is_flag=True, help="Make the subtree's root a root.")
+    def import_command(file: Path, parent_id: str | None, as_root: bool) -> None:
+        """Create the artifacts of an export FILE again, ids kept.
+
+        Refuses, changing nothing, when any of the ids exists already. The subtree goes
+        back under its old parent unless --parent or --as-root says otherwise.
+        """
+        if parent_id and as_root:
+            raise click.UsageError("Use --parent ID or --as-root, not both.")
+        parent = None if as_root else parent_id or ops.KEEP_PARENT
+        try:
+            result = ops.import_subtree(
+                db.engine, ops.read_export(file), hierarchy(), parent=parent, max_json_depth=app.config["MAX_JSON_DEPTH"]
+            )
+        except ops.OpsError as error:
+            raise click.ClickException(str(error)) from None
+        where = f"under {result.parent_id}" if result.parent_id else "as a root"
+        extras = "".join(f", {count} {name}" for name, count in result.extras.items())
+        click.echo(f"Imported {plural(result.count, 'artifact')}{extras} from {file}: {result.root_id} {where}.")
+
+    @app.cli.command("prune")
+    @click.option("--older-than", "age", required=True, metavar="AGE", help="e.g. 90d, 12h, 2w: delete what is older.")
+    @click.option("--level", type=click.IntRange(min=0), help="Only subtrees rooted at this level.")
+    @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+    def prune_command(age: str, level: int | None, dry_run: bool) -> None:
+        """Delete whole subtrees whose artifacts are all older than AGE.
+
+        An artifact newer than that keeps itself and its ancestors, so no child is
+        ever orphaned and nothing recent is lost.
+        """
+        try:
+            older_than = ops.parse_age(age)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--older-than") from None
+        result = ops.prune(db.engine, hierarchy(), older_than, level=level, dry_run=dry_run)
+        cutoff = result.cutoff.strftime("%Y-%m-%d %H:%M UTC")
+        scope = f" at level {level}" if level is not None else ""
+        if not result.subtrees:
+            click.echo(f"Nothing to prune: no subtree{scope} is entirely older than {cutoff}.")
+            return
+        verb = "Would delete" if dry_run else "Deleted"
+        subtrees, artifacts = plural(len(result.subtrees), "subtree"), plural(result.artifacts, "artifact")
+        click.echo(f"{verb} {subtrees}{scope} ({artifacts}) created before {cutoff}:")
+        for subtree in result.subtrees:
+            click.echo(
+                f"  {subtree.root_id}  level {subtree.level} ({subtree.label}), "
+                f"created {subtree.created_at:%Y-%m-%d}, {plural(subtree.artifacts, 'artifact')}"
+            )
+        if dry_run:
+            click.echo("Dry run: nothing was deleted.")

@@ -1,0 +1,609 @@
+"""Operations on a whole store: statistics, backups, subtree export/import, retention.
+
+No Flask and no click here: `webapp/cli.py` wraps each function in a `flask --app webapp`
+command, and scripts can call them with a plain engine:
+
+    engine = create_engine("sqlite:///instance/artifacts.db")
+    print(collect_stats(engine, DEFAULT_HIERARCHY).total)
+
+Writes go through ArtifactManager, so imports and prunes obey the same rules as the API.
+Each runs in ONE transaction (see `one_transaction`): all of it happens, or none.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import URL, DateTime, Engine, LargeBinary, Text, cast, func, inspect, literal, select, text, update
+from sqlalchemy.orm import Session
+
+from webapp.artifacts import (
+    Artifact,
+    ArtifactError,
+    ArtifactHierarchy,
+    ArtifactIn,
+    ArtifactManager,
+    ArtifactRepository,
+    Base,
+)
+from webapp.artifacts.frame_models import ArtifactFrame
+from webapp.artifacts.manager import normalize_id
+from webapp.artifacts.schemas import DEFAULT_MAX_JSON_DEPTH
+
+EXPORT_FORMAT = "artifact-store-export"
+EXPORT_VERSION = 1
+
+
+class OpsError(Exception):
+    """An operation refused, with a message for the operator. Nothing was changed."""
+
+
+@contextmanager
+def one_transaction(engine: Engine, hierarchy: ArtifactHierarchy, *, commit: bool = True) -> Iterator[ArtifactManager]:
+    """A manager whose use cases all land in ONE write transaction, committed at the end.
+
+    The manager commits once per use case. Here its session joins an outer transaction
+    (SQLAlchemy's "join a session into an external transaction"), so each of those
+    commits only releases a savepoint; the block commits as a whole or, on any error,
+    rolls back as a whole (always, with `commit=False`). The outer transaction is a
+    writer from its first statement: BEGIN IMMEDIATE on SQLite, the writers' advisory
+    lock on PostgreSQL.
+    """
+    with engine.connect() as connection:
+        transaction = connection.execution_options(sqlite_write=True).begin()
+        session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        try:
+            manager = ArtifactManager(ArtifactRepository(session), hierarchy=hierarchy)
+            manager.repo.begin_write()
+            yield manager
+            if commit:
+                session.commit()  # work done on the session itself, outside a manager use case
+                transaction.commit()
+        finally:
+            session.close()
+            if transaction.is_active:
+                transaction.rollback()
+
+
+# Statistics ---------------------------------------------------------------------------
+
+
+@dataclass
+class Stats:
+    hierarchy: str
+    total: int
+    trees: int
+    by_level: list[tuple[int, str, int]]  # (level, label, count)
+    largest_trees: list[tuple[str, int, int]]  # (root id, artifacts, levels below the root)
+    largest_artifacts: list[tuple[str, int, int]]  # (id, level, bytes of JSON data)
+    tables: dict[str, int]  # row count of each table the app owns
+    database: str  # URL without password
+    database_bytes: int | None
+
+
+def collect_stats(engine: Engine, hierarchy: ArtifactHierarchy, top: int = 5) -> Stats:
+    """Counts per level and per tree, the biggest artifacts and the database's size on disk."""
+    data_bytes = func.length(cast(Artifact.data, Text))
+    with Session(engine) as session:
+        by_level = [
+            (level, hierarchy.label_for(level), count)
+            for level, count in session.execute(
+                select(Artifact.level, func.count()).group_by(Artifact.level).order_by(Artifact.level)
+            )
+        ]
+        largest = session.execute(
+            select(Artifact.id, Artifact.level, data_bytes).order_by(data_bytes.desc(), Artifact.id).limit(top)
+        ).all()
+        present = set(inspect(session.connection()).get_table_names())
+        tables = {
+            name: session.scalar(select(func.count()).select_from(table)) or 0
+            for name, table in Base.metadata.tables.items()
+            if name in present
+        }
+        return Stats(
+            hierarchy=hierarchy.name,
+            total=sum(count for _, _, count in by_level),
+            trees=session.scalar(select(func.count()).where(Artifact.parent_id.is_(None))) or 0,
+            by_level=by_level,
+            largest_trees=_largest_trees(session, top),
+            largest_artifacts=[(id_, level, size or 0) for id_, level, size in largest],
+            tables=tables,
+            database=engine.url.render_as_string(hide_password=True),
+            database_bytes=_database_bytes(session, engine),
+        )
+
+
+def _largest_trees(session: Session, top: int) -> list[tuple[str, int, int]]:
+    """(root id, size, depth) of the biggest trees, from one recursive query."""
+    walk = (
+        select(Artifact.id.label("id"), Artifact.id.label("root_id"), literal(0).label("depth"))
+        .where(Artifact.parent_id.is_(None))
+        .cte("walk", recursive=True)
+    )
+    walk = walk.union_all(
+        select(Artifact.id, walk.c.root_id, walk.c.depth + 1).join(walk, Artifact.parent_id == walk.c.id)
+    )
+    size = func.count().label("size")
+    query = (
+        select(walk.c.root_id, size, func.max(walk.c.depth))
+        .group_by(walk.c.root_id)
+        .order_by(size.desc(), walk.c.root_id)
+        .limit(top)
+    )
+    return [(root_id, count, depth) for root_id, count, depth in session.execute(query)]
+
+
+def _database_bytes(session: Session, engine: Engine) -> int | None:
+    if engine.dialect.name == "sqlite":
+        path = engine.url.database
+        if not path or path == ":memory:":
+            return None
+        return sum(os.path.getsize(p) for p in (path, f"{path}-wal") if os.path.exists(p))
+    if engine.dialect.name == "postgresql":
+        return session.scalar(text("SELECT pg_database_size(current_database())"))
+    return None
+
+
+# Backups ------------------------------------------------------------------------------
+
+
+@dataclass
+class BackupResult:
+    path: Path
+    bytes: int
+    artifacts: int | None  # counted in the copy (SQLite); None for pg_dump archives
+    method: str
+
+
+def backup(engine: Engine, destination: Path) -> BackupResult:
+    """A consistent copy of the live database at `destination`, taken while the server runs.
+
+    SQLite: the online backup API copies one read snapshot (WAL lets writers go on),
+    into a temporary file that is checked (integrity_check) and only then renamed to
+    `destination`. PostgreSQL: pg_dump, which also reads one snapshot. Raises OpsError
+    when `destination` exists or the copy cannot be made.
+    """
+    destination = Path(destination)
+    if destination.exists():
+        raise OpsError(f"{destination} already exists; choose a new file name (backups never overwrite).")
+    if not destination.parent.is_dir():
+        raise OpsError(f"Directory {destination.parent} does not exist.")
+    if engine.dialect.name == "sqlite":
+        return _backup_sqlite(engine, destination)
+    if engine.dialect.name == "postgresql":
+        return _backup_postgres(engine, destination)
+    raise OpsError(f"No backup method for {engine.dialect.name}; use the database's own tools.")
+
+
+def _backup_sqlite(engine: Engine, destination: Path) -> BackupResult:
+    source_path = engine.url.database
+    if not source_path or source_path == ":memory:" or not Path(source_path).exists():
+        raise OpsError(f"No SQLite database file at {source_path!r}.")
+    handle, draft = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
+    os.close(handle)
+    try:
+        source = sqlite3.connect(source_path, timeout=30)
+        copy = sqlite3.connect(draft)
+        try:
+            source.backup(copy)  # all pages in one step: one consistent snapshot
+            copy.execute("PRAGMA journal_mode = DELETE")  # a single self-contained file
+            verdict = copy.execute("PRAGMA integrity_check").fetchone()[0]
+            if verdict != "ok":
+                raise OpsError(f"The copy failed its integrity check: {verdict}")
+            artifacts = copy.execute("SELECT count(*) FROM artifacts").fetchone()[0]
+        finally:
+            copy.close()
+            source.close()
+        with open(draft, "rb") as file:
+            os.fsync(file.fileno())
+        os.replace(draft, destination)
+    except BaseException:
+        Path(draft).unlink(missing_ok=True)
+        raise
+    return BackupResult(destination, destination.stat().st_size, artifacts, "the SQLite online backup API")
+
+
+def pg_dump_command(engine: Engine, destination: Path) -> tuple[list[str], dict[str, str]]:
+    """The pg_dump invocation for this database; the password travels in PGPASSWORD, not argv."""
+    url = engine.url
+    environment = {**os.environ}
+    if url.password:
+        environment["PGPASSWORD"] = str(url.password)
+    libpq_url = URL.create("postgresql", url.username, None, url.host, url.port, url.database, url.query)
+    dsn = libpq_url.render_as_string(hide_password=False)
+    return ["pg_dump", "--format=custom", f"--file={destination}", f"--dbname={dsn}"], environment
+
+
+def _backup_postgres(engine: Engine, destination: Path) -> BackupResult:
+    command, environment = pg_dump_command(engine, destination)
+    shown = " ".join(command)
+    if shutil.which("pg_dump") is None:
+        raise OpsError(
+            "PostgreSQL is backed up with pg_dump, which is not installed here. Install the "
+            f"PostgreSQL client tools (Debian: apt-get install postgresql-client) and run:\n  {shown}\n"
+            f"Restore with: pg_restore --clean --if-exists --dbname=URL {destination}"
+        )
+    result = subprocess.run(command, env=environment, capture_output=True, text=True)
+    if result.returncode != 0:
+        Path(destination).unlink(missing_ok=True)
+        raise OpsError(f"pg_dump failed ({result.returncode}): {result.stderr.strip()}\nCommand: {shown}")
+    return BackupResult(destination, destination.stat().st_size, None, "pg_dump (custom format)")
+
+
+# Export and import ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Extra:
+    """Per-artifact payloads that travel beside the artifacts in an export file.
+
+    `dump(session, ids)` returns {artifact id: JSON-safe payload} for the ids that have
+    one; `load(session, payloads)` adds them back (the artifacts exist by then; no
+    commit). An import refuses files carrying an extra this installation does not know.
+    """
+
+    name: str
+    dump: Callable[[Session, list[str]], dict[str, Any]]
+    load: Callable[[Session, dict[str, Any]], None]
+
+
+def table_extra(name: str, model: type[Base]) -> Extra:
+    """An Extra for a table keyed by `artifact_id`: each row's columns, bytes as base64."""
+    columns = [c for c in model.__table__.columns if c.name != "artifact_id"]
+
+    def dump(session: Session, ids: list[str]) -> dict[str, Any]:
+        table = model.__table__
+        payloads: dict[str, Any] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for row in session.execute(select(table).where(table.c.artifact_id.in_(chunk))).mappings():
+                payloads[row["artifact_id"]] = {c.name: _to_json(row[c.name], c.type) for c in columns}
+        return payloads
+
+    def load(session: Session, payloads: dict[str, Any]) -> None:
+        rows = [
+            {"artifact_id": artifact_id, **{c.name: _from_json(payload[c.name], c.type) for c in columns}}
+            for artifact_id, payload in payloads.items()
+        ]
+        if rows:
+            session.execute(model.__table__.insert(), rows)
+
+    return Extra(name, dump, load)
+
+
+def _to_json(value: Any, type_: Any) -> Any:
+    if isinstance(type_, LargeBinary) and value is not None:
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat() if value.tzinfo else value.replace(tzinfo=UTC).isoformat()
+    return value
+
+
+def _from_json(value: Any, type_: Any) -> Any:
+    if isinstance(type_, LargeBinary) and value is not None:
+        return base64.b64decode(value)
+    if value is not None and isinstance(getattr(type_, "impl", type_), DateTime):
+        return datetime.fromisoformat(value)
+    return value
+
+
+# DataFrame rows live in their own table; exports carry them so a round trip keeps them.
+EXTRAS: dict[str, Extra] = {"frames": table_extra("frames", ArtifactFrame)}
+
+
+def export_subtree(engine: Engine, root_id: str) -> dict[str, Any]:
+    """The artifact `root_id` and all its descendants as an export document.
+
+    Artifacts are listed parents first, each with id, parent_id, level, data and its
+    timestamps; `extras` holds payloads kept beside them (see Extra). Read in one
+    transaction, so the subtree is a consistent snapshot. Raises OpsError when the
+    root does not exist.
+    """
+    root_key = _artifact_id(root_id)
+    with Session(engine) as session, session.begin():
+        rows = ArtifactRepository(session).subtree_rows(root_key)
+        if not rows:
+            raise OpsError(f"Artifact {root_key} not found.")
+        artifacts = [
+            {
+                "id": artifact_id,
+                "parent_id": parent_id,
+                "level": level,
+                "data": json.loads(data),
+                "created_at": created_at,
+                "updated_at": updated_at,
+            }
+            for artifact_id, parent_id, level, data, created_at, updated_at, _depth in rows
+        ]
+        ids = [artifact["id"] for artifact in artifacts]
+        extras = {name: payloads for name, extra in EXTRAS.items() if (payloads := extra.dump(session, ids))}
+    return {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "exported_at": datetime.now(UTC).isoformat(),
+        "root_id": root_key,
+        "count": len(artifacts),
+        "artifacts": artifacts,
+        "extras": extras,
+    }
+
+
+def write_json(document: dict[str, Any], destination: Path) -> int:
+    """Write `document` to a new file (never over an existing one), atomically; returns bytes."""
+    destination = Path(destination)
+    if destination.exists():
+        raise OpsError(f"{destination} already exists; choose a new file name.")
+    handle, draft = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent or ".")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            json.dump(document, file, ensure_ascii=False, allow_nan=False)
+            file.flush()
+            os.fsync(file.fileno())
+        os.link(draft, destination)  # fails if the name was taken meanwhile; never overwrites
+    finally:
+        Path(draft).unlink(missing_ok=True)
+    return destination.stat().st_size
+
+
+def read_export(source: Path) -> dict[str, Any]:
+    """An export document from `source`, checked for its format. Raises OpsError."""
+    try:
+        document = json.loads(Path(source).read_text(encoding="utf-8"), parse_constant=_no_constants)
+    except OSError as error:
+        raise OpsError(f"Cannot read {source}: {error.strerror}.") from None
+    except (ValueError, RecursionError) as error:
+        raise OpsError(f"{source} is not valid JSON: {error}.") from None
+    if not isinstance(document, dict) or document.get("format") != EXPORT_FORMAT:
+        raise OpsError(f"{source} is not an Artifact Store export (no \"format\": \"{EXPORT_FORMAT}\").")
+    if document.get("version") != EXPORT_VERSION:
+        raise OpsError(f"{source} is export version {document.get('version')!r}; this version reads {EXPORT_VERSION}.")
+    if not isinstance(document.get("artifacts"), list) or not document["artifacts"]:
+        raise OpsError(f"{source} holds no artifacts.")
+    return document
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+KEEP_PARENT = "keep"
+
+
+@dataclass
+class ImportResult:
+    root_id: str
+    parent_id: str | None
+    count: int
+    extras: dict[str, int] = field(default_factory=dict)
+
+
+def import_subtree(
+    engine: Engine,
+    document: dict[str, Any],
+    hierarchy: ArtifactHierarchy,
+    *,
+    parent: str | None = KEEP_PARENT,
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH,
+) -> ImportResult:
+    """Create the exported subtree again, ids and timestamps kept; all of it or nothing.
+
+    `parent`: KEEP_PARENT attaches the root where it was (its parent must exist here),
+    None makes it a root, an id attaches it there. Every artifact is validated like an
+    API body and created through ArtifactManager (levels follow the new parent; the
+    hierarchy's depth limit applies). Raises OpsError, without changing anything, for a
+    malformed file, ids that already exist, or a missing parent.
+    """
+    records = _validated_records(document, max_json_depth)
+    root = records[0]
+    extras = document.get("extras") or {}
+    unknown = sorted(set(extras) - set(EXTRAS))
+    if unknown:
+        raise OpsError(f"The file carries payloads this version cannot import: {', '.join(unknown)}.")
+    new_parent = root.parent_id if parent == KEEP_PARENT else parent
+    new_parent = _artifact_id(new_parent) if new_parent is not None else None
+    timestamps = {str(r.id): (r.created_at, r.updated_at) for r in records}
+
+    try:
+        with one_transaction(engine, hierarchy) as manager:
+            taken = _existing_ids(manager.session, list(timestamps))
+            if taken:
+                shown = ", ".join(taken[:5]) + (" …" if len(taken) > 5 else "")
+                raise OpsError(
+                    f"{len(taken)} of the {len(records)} artifacts already exist here ({shown}); "
+                    "nothing was imported. Delete them first, or import into another database."
+                )
+            if new_parent is not None and not manager.exists_by_id(new_parent):
+                raise OpsError(
+                    f"The subtree's parent {new_parent} is not in this database; nothing was imported. "
+                    "Pass --parent ID to attach it elsewhere, or --as-root."
+                )
+            for record in records:
+                parent_id = new_parent if record is root else record.parent_id
+                manager.create(ArtifactIn(id=record.id, parent_id=parent_id, data=record.data))
+            _restore_timestamps(manager.session, timestamps)
+            for name, payloads in extras.items():
+                try:
+                    EXTRAS[name].load(manager.session, {k: v for k, v in payloads.items() if k in timestamps})
+                except (AttributeError, KeyError, TypeError, ValueError) as error:
+                    raise OpsError(f"The file's {name!r} payloads are malformed ({error!r}); nothing was imported.")
+    except ArtifactError as error:  # depth limit, or an id raced in by another writer
+        raise OpsError(f"Nothing was imported: {error.detail}") from None
+    return ImportResult(str(root.id), new_parent, len(records), {name: len(p) for name, p in extras.items()})
+
+
+@dataclass
+class _Record:
+    id: Any
+    parent_id: str | None
+    data: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+def _validated_records(document: dict[str, Any], max_json_depth: int) -> list[_Record]:
+    """The file's artifacts validated as ArtifactIn, root first and parents before children."""
+    records: list[_Record] = []
+    for number, item in enumerate(document["artifacts"]):
+        if not isinstance(item, dict):
+            raise OpsError(f"Artifact #{number} is not a JSON object.")
+        try:
+            artifact = ArtifactIn.model_validate(
+                {"id": item.get("id"), "parent_id": item.get("parent_id"), "data": item.get("data")},
+                strict=True,
+                context={"max_json_depth": max_json_depth},
+            )
+            created_at = _timestamp(item.get("created_at"))
+            updated_at = _timestamp(item.get("updated_at"))
+        except (ValidationError, ValueError) as error:
+            raise OpsError(f"Artifact #{number} ({item.get('id')!r}) is invalid: {_first_error(error)}") from None
+        if artifact.id is None:
+            raise OpsError(f"Artifact #{number} has no id; exports always carry ids.")
+        parent_id = str(artifact.parent_id) if artifact.parent_id is not None else None
+        records.append(_Record(artifact.id, parent_id, artifact.data, created_at, updated_at))
+
+    by_id = {str(r.id): r for r in records}
+    if len(by_id) != len(records):
+        raise OpsError("The file lists the same artifact id twice.")
+    roots = [r for r in records if r.parent_id not in by_id]
+    if len(roots) != 1:
+        raise OpsError(f"The file must hold one subtree (one artifact whose parent is outside it); found {len(roots)}.")
+    ordered, frontier = [], roots
+    while frontier:  # breadth first from the root: parents always before their children
+        ordered += frontier
+        placed = {str(r.id) for r in frontier}
+        frontier = [r for r in records if r.parent_id in placed]
+    if len(ordered) != len(records):
+        raise OpsError("Some artifacts in the file are not connected to its root (a parent cycle).")
+    return ordered
+
+
+def _timestamp(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("created_at and updated_at must be ISO-8601 strings")
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _first_error(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors(include_url=False)[0]
+        return f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}"
+    return str(error)
+
+
+def _existing_ids(session: Session, ids: list[str]) -> list[str]:
+    taken: list[str] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        taken += session.scalars(select(Artifact.id).where(Artifact.id.in_(chunk)).order_by(Artifact.id))
+    return taken
+
+
+def _restore_timestamps(session: Session, timestamps: dict[str, tuple[datetime, datetime]]) -> None:
+    """Give imported artifacts back the times they were created and last changed."""
+    for artifact_id, (created_at, updated_at) in timestamps.items():
+        session.execute(
+            update(Artifact)
+            .where(Artifact.id == artifact_id)
+            .values(created_at=created_at, updated_at=updated_at)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _artifact_id(value: object) -> str:
+    try:
+        return normalize_id(value)
+    except ArtifactError as error:
+        raise OpsError(error.detail) from None
+
+
+# Retention ----------------------------------------------------------------------------
+
+AGE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_age(value: str) -> timedelta:
+    """'90d' → 90 days; units s, m, h, d, w. Raises ValueError for anything else."""
+    match = AGE.match(value)
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"{value!r} is not an age like 90d, 12h, 2w or 30m (a positive number and a unit).")
+    return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+
+
+@dataclass
+class PrunedSubtree:
+    root_id: str
+    level: int
+    label: str
+    created_at: datetime
+    artifacts: int
+
+
+@dataclass
+class PruneResult:
+    cutoff: datetime
+    subtrees: list[PrunedSubtree]
+    dry_run: bool
+
+    @property
+    def artifacts(self) -> int:
+        return sum(s.artifacts for s in self.subtrees)
+
+
+def prune(
+    engine: Engine,
+    hierarchy: ArtifactHierarchy,
+    older_than: timedelta,
+    *,
+    level: int | None = None,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> PruneResult:
+    """Delete whole subtrees in which every artifact was created before now - `older_than`.
+
+    A newer artifact keeps itself and all its ancestors, so nothing newer than the cutoff
+    is ever removed and no child is orphaned. With `level`, only subtrees rooted at that
+    level go; without, the largest such subtrees. Candidates are chosen and deleted
+    (ArtifactManager.delete_subtree) inside one write transaction, so a child created
+    meanwhile cannot slip in between; `dry_run` rolls that transaction back.
+    """
+    cutoff = (now or datetime.now(UTC)) - older_than
+    result = PruneResult(cutoff, [], dry_run)
+    with one_transaction(engine, hierarchy, commit=not dry_run) as manager:
+        for root_id, root_level, created_at in manager.session.execute(_prune_roots(cutoff, level)).all():
+            size = manager.delete_subtree(root_id)
+            label = hierarchy.label_for(root_level)
+            result.subtrees.append(PrunedSubtree(root_id, root_level, label, created_at, size))
+    return result
+
+
+def _prune_roots(cutoff: datetime, level: int | None) -> Any:
+    """Roots of the subtrees to delete: no artifact in them is as new as `cutoff`.
+
+    `keep` is every artifact created at or after the cutoff plus all of its ancestors
+    (a recursive CTE walking up); everything else is old and has only old descendants.
+    """
+    keep = select(Artifact.id, Artifact.parent_id).where(Artifact.created_at >= cutoff).cte("keep", recursive=True)
+    keep = keep.union(select(Artifact.id, Artifact.parent_id).join(keep, Artifact.id == keep.c.parent_id))
+    kept = select(keep.c.id)
+    query = select(Artifact.id, Artifact.level, Artifact.created_at).where(Artifact.id.not_in(kept))
+    if level is not None:
+        query = query.where(Artifact.level == level)
+    else:  # the top of each prunable subtree: a root, or the child of a kept artifact
+        query = query.where(Artifact.parent_id.is_(None) | Artifact.parent_id.in_(kept))
+    return query.order_by(Artifact.created_at, Artifact.id)
