@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from flask import current_app, request
 from pydantic import BaseModel, ValidationError
-from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
 from webapp.artifacts.errors import ArtifactValidationError
 
@@ -18,6 +18,18 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _streamed_past_the_limit(read: int) -> bool:
+    """True when a body without Content-Length (chunked) went on past MAX_CONTENT_LENGTH.
+
+    Werkzeug stops reading such a body at the limit without saying so, which would hand
+    the parser a truncated document (a misleading 400, or a silently shortened value).
+    """
+    limit = request.max_content_length
+    if limit is None or request.content_length is not None or read < limit:
+        return False
+    return bool(request.environ["wsgi.input"].read(1))
+
+
 def read_json() -> Any:
     """The request body parsed as strict JSON (no NaN/Infinity). 415 or 400 when it is not."""
     if not request.is_json:
@@ -25,6 +37,8 @@ def read_json() -> Any:
             f"Send the body as JSON with 'Content-Type: application/json' (got {request.mimetype or 'none'!r})."
         )
     raw = request.get_data(cache=True)
+    if _streamed_past_the_limit(len(raw)):
+        raise RequestEntityTooLarge()
     try:
         return json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as error:
