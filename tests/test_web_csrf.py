@@ -73,3 +73,9 @@ def test_the_htmx_header_token_of_the_layout_is_accepted(client, manager, make_a
 
     assert response.status_code == 302
     assert manager.count() == 0
+
+
+def test_a_form_without_a_token_for_a_missing_artifact_is_a_404_page(client):
+    response = client.post("/artifacts/01K9ZQ4M7E2V6S3T8W5X0Y1Z2A/edit", data={"mode": "json", "data_json": "{}"})
+    assert response.status_code == 404
+    assert "Artifact not found" in soup_of(response).h1.get_text()

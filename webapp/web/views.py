@@ -341,6 +341,10 @@ def _csrf_refused(error: CSRFError) -> Any:
     """
     if request.endpoint not in FORM_ENDPOINTS:
         return render_error_page(400, "Bad Request", error.description)
-    response = current_app.make_response(current_app.view_functions[request.endpoint](**(request.view_args or {})))
+    try:
+        page = current_app.view_functions[request.endpoint](**(request.view_args or {}))
+    except ArtifactError as refusal:  # e.g. the artifact was deleted meanwhile
+        return render_error_page(refusal.status, refusal.title, refusal.detail)
+    response = current_app.make_response(page)
     response.status_code = 400
     return response
