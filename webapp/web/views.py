@@ -32,7 +32,7 @@ from webapp.artifacts.errors import ArtifactError, ArtifactNotFoundError
 from webapp.errors import render_error_page
 from webapp.services import get_manager
 from webapp.web import presenters
-from webapp.web.forms import FIELDS_MODE, ArtifactForm, ConfirmForm, MoveForm
+from webapp.web.forms import ArtifactForm, ConfirmForm, MoveForm
 
 bp = Blueprint("web", __name__)
 
@@ -210,7 +210,7 @@ def artifact_value(artifact_id: str) -> Response:
 def artifact_new() -> tuple[str, int] | BaseResponse:
     """Create a root artifact, or a child when `parent` (GET) / `parent_id` (POST) names one."""
     form = ArtifactForm()
-    status = 200
+    status = 422 if request.method == "POST" else 200  # a POST that ends here was refused
     if request.method == "GET":
         parent_id = request.args.get("parent") or None
         form.start(None, request.args.get("mode", ""))
@@ -227,9 +227,6 @@ def artifact_new() -> tuple[str, int] | BaseResponse:
         else:
             flash(f"Created {level_label(artifact.level)} “{display_name(artifact)}”.", "success")
             return redirect(url_for("web.artifact_detail", artifact_id=str(artifact.id)))
-        status = 422
-    else:
-        status = 422
     parent = None
     if form.parent_id.data:
         try:
@@ -245,9 +242,9 @@ def artifact_edit(artifact_id: str) -> tuple[str, int] | BaseResponse:
     artifact = get_manager().get(artifact_id)
     too_large = len(json.dumps(artifact.data)) > EDITABLE_JSON_CHARS
     form = ArtifactForm()
-    status = 200
+    status = 422 if request.method == "POST" else 200  # a POST that ends here was refused
     if too_large:
-        form = None
+        form, status = None, 200
     elif request.method == "GET":
         form.start(artifact.data, request.args.get("mode", ""))
     elif form.rebuilding:
@@ -260,9 +257,6 @@ def artifact_edit(artifact_id: str) -> tuple[str, int] | BaseResponse:
         else:
             flash(f"Saved {level_label(updated.level)} “{display_name(updated)}”.", "success")
             return redirect(url_for("web.artifact_detail", artifact_id=str(updated.id)))
-        status = 422
-    else:
-        status = 422
     return render_template("artifacts/form.html", form=form, artifact=artifact, parent=None), status
 
 
@@ -272,7 +266,7 @@ def artifact_move(artifact_id: str) -> tuple[str, int] | BaseResponse:
     manager = get_manager()
     artifact = manager.get(artifact_id)
     form = MoveForm()
-    status = 200
+    status = 422 if request.method == "POST" else 200  # a POST that ends here was refused
     if request.method == "GET":
         form.parent_id.data = str(artifact.parent_id) if artifact.parent_id else ""
     elif form.validate_on_submit():
@@ -288,9 +282,6 @@ def artifact_move(artifact_id: str) -> tuple[str, int] | BaseResponse:
             where = "a root" if moved.parent_id is None else f"a {level_label(moved.level)}"
             flash(f"Moved “{display_name(moved)}”: it is now {where}.", "success")
             return redirect(url_for("web.artifact_detail", artifact_id=str(moved.id)))
-        status = 422
-    else:
-        status = 422
     q = request.args.get("q", "").strip()[:MAX_QUERY_LENGTH]
     candidates = []
     if q:
