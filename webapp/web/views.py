@@ -233,7 +233,9 @@ def artifact_new() -> tuple[str, int] | BaseResponse:
             parent = get_manager().find_by_id(form.parent_id.data)
         except ArtifactError:
             pass  # reported on the form
-    return render_template("artifacts/form.html", form=form, parent=parent, artifact=None), status
+    return render_template(
+        "artifacts/form.html", form=form, parent=parent, artifact=None, refused=status == 422
+    ), status
 
 
 @bp.route("/artifacts/<artifact_id>/edit", methods=["GET", "POST"])
@@ -257,7 +259,9 @@ def artifact_edit(artifact_id: str) -> tuple[str, int] | BaseResponse:
         else:
             flash(f"Saved {level_label(updated.level)} “{display_name(updated)}”.", "success")
             return redirect(url_for("web.artifact_detail", artifact_id=str(updated.id)))
-    return render_template("artifacts/form.html", form=form, artifact=artifact, parent=None), status
+    return render_template(
+        "artifacts/form.html", form=form, artifact=artifact, parent=None, refused=status == 422
+    ), status
 
 
 @bp.route("/artifacts/<artifact_id>/move", methods=["GET", "POST"])
@@ -289,7 +293,7 @@ def artifact_move(artifact_id: str) -> tuple[str, int] | BaseResponse:
         candidates = [a for a in found if a.id != artifact.id]
     return render_template(
         "artifacts/move.html", form=form, artifact=artifact, q=q, candidates=candidates,
-        ancestors=manager.ancestors(artifact.id),
+        ancestors=manager.ancestors(artifact.id), refused=status == 422,
     ), status
 
 
