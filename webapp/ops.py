@@ -3,7 +3,8 @@
 No Flask and no click here: `webapp/cli.py` wraps each function in a `flask --app webapp`
 command, and scripts can call them with a plain engine:
 
-    engine = create_engine("sqlite:///instance/artifacts.db")
+    url = "sqlite:///instance/artifacts.db"
+    engine = create_engine(url, **engine_options(url))   # webapp.artifacts.database
     print(collect_stats(engine, DEFAULT_HIERARCHY).total)
 
 Writes go through ArtifactManager, so imports and prunes obey the same rules as the API.
