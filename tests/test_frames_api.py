@@ -71,8 +71,38 @@ def test_bad_files_get_a_problem_and_create_nothing(app, client, content, messag
 
 def test_a_wrong_field_name_is_named_in_the_problem(app, client):
     body = assert_problem(post_csv(client, sample_csv(), field="upload"), 422, "validation")
-    assert body["errors"] == [{"loc": ["body", "file"], "msg": "Field required", "type": "missing"}]
-    assert "'file'" in body["detail"] and "upload" in body["detail"]
+    assert [error["loc"] for error in body["errors"]] == [["body", "file"], ["body", "upload"]]
+    assert body["errors"][0] == {"loc": ["body", "file"], "msg": "Field required", "type": "missing"}
+    assert "'file'" in body["detail"] and "fields sent: upload" in body["detail"]
+    assert stored(app) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "form, field",
+    [
+        ({"parentid": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, "parentid"),  # misspelt: must not make a root
+        ({"parent_id": ["01ARZ3NDEKTSV4RRFFQ69G5FAV", "01ARZ3NDEKTSV4RRFFQ69G5FAW"]}, "parent_id"),
+        ({"file": (io.BytesIO(b"x,y\n1,2\n"), "second.csv")}, "file"),
+    ],
+    ids=["unknown field", "parent_id twice", "two files"],
+)
+def test_unexpected_or_repeated_fields_are_refused(app, client, form, field):
+    data = {"file": [(io.BytesIO(sample_csv()), "sample.csv")]}
+    for name, value in form.items():
+        data.setdefault(name, [])
+        data[name] += value if isinstance(value, list) else [value]
+    body = assert_problem(client.post(UPLOAD, data=data, content_type="multipart/form-data"), 422, "validation")
+    assert [error["loc"] for error in body["errors"]] == [["body", field]]
+    assert stored(app) == (0, 0)
+
+
+def test_parts_without_a_name_are_refused(app, client):
+    body = (
+        b"--b\r\nContent-Disposition: form-data\r\n\r\nnameless\r\n"
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\na,b\n1,2\n\r\n--b--\r\n'
+    )
+    problem = assert_problem(client.post(UPLOAD, data=body, content_type="multipart/form-data; boundary=b"), 422)
+    assert problem["errors"][0]["loc"] == ["body", "None"]
     assert stored(app) == (0, 0)
 
 

@@ -26,11 +26,11 @@ MULTIPART_OVERHEAD = 64 * 1024
 CSV_UPLOAD_SCHEMA = {
     "type": "object",
     "required": ["file"],
+    "additionalProperties": False,
     "properties": {
         "file": {
             "type": "string",
-            "format": "binary",
-            "contentMediaType": "text/csv",
+            "format": "binary",  # no contentMediaType: what makes bytes a readable CSV is beyond a schema
             "description": "The CSV file: UTF-8 (with or without a BOM) or Latin-1 text; comma, semicolon, "
             "tab or pipe separated; the first row names the columns unless it holds only numbers",
         },
@@ -54,11 +54,13 @@ class FrameRowsQuery(BaseModel):
     order: Literal["asc", "desc"] = Field("asc", description="Sort direction; missing values always last")
 
 
-def uploaded_csv() -> FileStorage:
-    """The CSV of a multipart/form-data request (field `file`), within MAX_UPLOAD_BYTES.
+def uploaded_csv() -> tuple[FileStorage, str | None]:
+    """The CSV and the parent_id of a multipart/form-data request, within MAX_UPLOAD_BYTES.
 
-    415 when the body is not multipart; 422 naming the field when `file` is missing;
-    413 (before reading the body) when the request is larger than the limit allows.
+    415 when the body is not multipart; 413 (before reading the body) when the request
+    is larger than the limit allows; 422 naming the fields when the file part `file` is
+    missing, a field comes twice, or any other field is sent (a misspelt parent_id must
+    not quietly make a root).
     """
     request.max_content_length = current_app.config["MAX_UPLOAD_BYTES"] + MULTIPART_OVERHEAD
     if request.mimetype != "multipart/form-data":
@@ -66,22 +68,31 @@ def uploaded_csv() -> FileStorage:
             "Send the CSV as multipart/form-data with the file in a field named 'file' "
             f"(got {request.mimetype or 'no content type'!r})."
         )
-    upload = request.files.get("file")
-    if upload is None:
-        sent = sorted({*request.files, *request.form}) or ["none"]
+    errors = [] if "file" in request.files else [_field_error("file", "Field required", "missing")]
+    for parts, expected in ((request.files, "file"), (request.form, "parent_id")):
+        for name in parts:
+            if name != expected:
+                errors.append(_field_error(name, "Unexpected field: send a file 'file' and a text 'parent_id'", "extra_forbidden"))
+            elif len(parts.getlist(name)) > 1:
+                errors.append(_field_error(name, "Send this field once", "duplicate"))
+    if errors:
+        sent = ", ".join(sorted({str(name) for name in (*request.files, *request.form)})) or "none"
         raise ArtifactValidationError(
-            [{"loc": ["body", "file"], "msg": "Field required", "type": "missing"}],
-            detail=f"Send the CSV in a multipart field named 'file' (fields sent: {', '.join(sent)[:200]}).",
+            errors,
+            detail="Send the CSV as a file in the multipart field 'file', and nothing else but an optional "
+            f"'parent_id' (fields sent: {sent[:200]}).",
         )
-    return upload
+    return request.files["file"], request.form.get("parent_id")
+
+
+def _field_error(name: object, message: str, kind: str) -> dict[str, object]:
+    return {"loc": ["body", str(name)], "msg": message, "type": kind}  # a part may have no name: None
 
 
 @bp.post("/artifacts/$upload")
 def upload_csv() -> Response:
-    upload = uploaded_csv()
-    artifact = get_frames().create_from_csv(
-        upload.stream, upload.filename or "upload.csv", parent_id=request.form.get("parent_id")
-    )
+    upload, parent_id = uploaded_csv()
+    artifact = get_frames().create_from_csv(upload.stream, upload.filename or "upload.csv", parent_id=parent_id)
     response = json_response(artifact, 201)
     response.headers["Location"] = url_for("api.get_artifact", artifact_id=str(artifact.id), _external=True)
     return response
