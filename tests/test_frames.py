@@ -359,6 +359,18 @@ def test_sorted_pages_follow_pandas_stable_sort_with_missing_values_last(service
     assert {page.sort for page in pages} == {column} and {page.order for page in pages} == {order}
 
 
+def test_pages_read_only_the_row_groups_they_show(service, monkeypatch):
+    monkeypatch.setattr(frames, "PARQUET_ROW_GROUP", 16)  # 120 rows in 8 row groups
+    artifact = upload(service, sample_csv())
+    cold = FrameService(service.manager, FrameCache()).require_frame(artifact.id)
+    assert isinstance(cold.rows, bytes) and cold.row_count == SAMPLE_ROWS
+    for offset, length in [(0, 16), (10, 20), (15, 50), (100, 50), (119, 5), (120, 5)]:
+        rows = frames.rows_of(cold.slice(offset, length))
+        assert [row[0] for row in rows] == list(range(offset, min(offset + length, SAMPLE_ROWS)))
+    exported = b"".join(csv_chunks(cold))
+    assert pd.read_csv(io.BytesIO(exported))["id"].tolist() == list(range(SAMPLE_ROWS))
+
+
 def test_sorting_an_unknown_column_or_order_is_a_validation_error(service):
     loaded = service.require_frame(upload(service, sample_csv()).id)
     with pytest.raises(ArtifactValidationError) as refused:
@@ -448,6 +460,7 @@ def test_inline_columns_of_mixed_values_become_sortable_text(service, manager):
         {"dataframe": "not a table"},
         {"dataframe": {"columns": ["a", "b"], "data": [[1]]}},  # ragged: not a PandasDataFrame
         {"dataframe": {"rows": []}},
+        {"dataframe": {"columns": ["a", "a"], "data": [[1, 2]]}},  # which "a" would a sort mean?
     ],
 )
 def test_artifacts_without_a_table_have_no_frame(service, manager, data):
@@ -483,3 +496,9 @@ def test_cache_keeps_the_most_recently_used_within_its_byte_budget():
     assert loads == ["a", "b", "c", "b"]
     cache.get("huge", load("huge"), lambda _: 101)  # bigger than the budget: returned, never kept
     assert "huge" not in cache._items and cache.size <= 100
+    cache.make_room(70)  # room for a 70-byte upload: 30 bytes may stay, so both 40-byte entries go
+    assert len(cache) == 0 and cache.size == 0
+    cache.get("a", load("a"), lambda _: 40)
+    cache.get("b", load("b"), lambda _: 40)
+    cache.make_room(60)
+    assert list(cache._items) == ["b"] and cache.size == 40

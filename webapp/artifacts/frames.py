@@ -26,6 +26,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO, Literal, TypeVar
 
@@ -35,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from .errors import ArtifactError, ArtifactValidationError
@@ -131,10 +132,15 @@ class FramePage(BaseModel):
 
 @dataclass(frozen=True)
 class LoadedFrame:
-    """A table ready to page: the rows as Arrow, plus what was recorded about them."""
+    """A table ready to page, and what was recorded about it.
+
+    `rows` is an Arrow table (tables stored inline), or the stored Parquet file, whose
+    row groups are decoded only when a page or an export reaches them: a worker can show
+    the first page of a million rows without decoding the other 900,000 first.
+    """
 
     key: tuple[str, ...]  # (kind, artifact id, version): names the content in caches
-    table: pa.Table
+    rows: pa.Table | bytes
     dtypes: dict[str, str]
     summary: dict[str, Any] | None
     file_name: str | None = None
@@ -143,9 +149,51 @@ class LoadedFrame:
     def artifact_id(self) -> str:
         return self.key[1]
 
-    @property
+    @cached_property
+    def schema(self) -> pa.Schema:
+        return self.rows.schema if isinstance(self.rows, pa.Table) else self._parquet().schema_arrow
+
+    @cached_property
     def row_count(self) -> int:
-        return self.table.num_rows
+        return self.rows.num_rows if isinstance(self.rows, pa.Table) else self._parquet().metadata.num_rows
+
+    @property
+    def nbytes(self) -> int:
+        return self.rows.nbytes if isinstance(self.rows, pa.Table) else len(self.rows)
+
+    def slice(self, offset: int, length: int) -> pa.Table:
+        """Rows offset … offset+length-1, decoding only the row groups that hold them."""
+        if isinstance(self.rows, pa.Table):
+            return self.rows.slice(offset, length)
+        parquet = self._parquet()
+        groups, first_row, start = [], 0, 0
+        for index in range(parquet.num_row_groups):
+            count = parquet.metadata.row_group(index).num_rows
+            if start + count > offset and start < offset + length:
+                first_row = first_row if groups else start
+                groups.append(index)
+            start += count
+        if not groups:
+            return self.schema.empty_table()
+        return parquet.read_row_groups(groups, use_threads=False).slice(offset - first_row, length)
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """All rows in stored order, EXPORT_BATCH_ROWS at a time."""
+        if isinstance(self.rows, pa.Table):
+            return iter(self.rows.to_batches(max_chunksize=EXPORT_BATCH_ROWS))
+        return self._parquet().iter_batches(batch_size=EXPORT_BATCH_ROWS, use_threads=False)
+
+    def table(self) -> pa.Table:
+        """All rows, decoded."""
+        if isinstance(self.rows, pa.Table):
+            return self.rows
+        table = self._parquet().read()
+        _return_freed_memory()
+        return table
+
+    def _parquet(self) -> pq.ParquetFile:
+        # A reader per use: they are cheap (the footer is small) and need no locking.
+        return pq.ParquetFile(pa.BufferReader(self.rows))
 
     def download_name(self, extension: str) -> str:
         """"sales.csv" → "sales.<extension>"; the artifact id when no file name is known."""
@@ -218,10 +266,11 @@ def parse_csv(stream: BinaryIO, file_name: str, *, max_bytes: int | None = None)
         raise InvalidCSVError("The file is empty.")
     table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
     del frame
+    _return_freed_memory()  # the reader's buffers: a few times the file's size
     if dialect.skipinitialspace:  # "a, b": Arrow already trims numbers and dates, not text
         table = _strip_leading_spaces(table)
     table = _storable(table)
-    dtypes, summary = profile(to_pandas(table))
+    dtypes, summary = profile(table)
     preview = PandasDataFrame.model_construct(columns=table.column_names, data=rows_of(table.slice(0, PREVIEW_ROWS)))
     source = CSVSource(
         file_name=file_name, size_bytes=size, sha256=sha256, encoding=encoding,
@@ -339,15 +388,23 @@ def to_pandas(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(date_as_object=False)
 
 
-def profile(frame: pd.DataFrame) -> tuple[dict[str, str], dict[str, Any] | None]:
-    """Column dtypes, and describe() of the numeric columns as a PandasDataFrame dict (None
-    when there are none)."""
-    dtypes = {str(name): str(dtype) for name, dtype in frame.dtypes.items()}
-    numeric = frame.select_dtypes("number")
-    summary = None
-    if numeric.shape[1]:
-        summary = PandasDataFrame.from_dataframe(numeric.describe().reset_index(names="statistic")).model_dump()
-    return dtypes, summary
+def profile(table: pa.Table) -> tuple[dict[str, str], dict[str, Any] | None]:
+    """The pandas dtype of each column, and describe() of the numeric columns as a
+    PandasDataFrame dict (None when there are none).
+
+    Converts a column at a time, and only the numeric ones for describe(): a whole
+    pandas copy of a million-row table would double an upload's memory.
+    """
+    dtypes, described = {}, []
+    for name in table.column_names:
+        column = to_pandas(table.select([name]))[name]
+        dtypes[name] = str(column.dtype)
+        if pa.types.is_integer(table.schema.field(name).type) or pa.types.is_floating(table.schema.field(name).type):
+            described.append(column.describe())
+    if not described:
+        return dtypes, None
+    summary = pd.concat(described, axis=1).reset_index(names="statistic")
+    return dtypes, PandasDataFrame.from_dataframe(summary).model_dump()
 
 
 def rows_of(table: pa.Table) -> list[list[Any]]:
@@ -422,9 +479,17 @@ class FrameCache:
                 return
             self._items[key] = (value, size)
             self._size += size
-            while self._size > self.max_bytes:
-                _, (_, evicted) = self._items.popitem(last=False)
-                self._size -= evicted
+            self._shrink(self.max_bytes)
+
+    def make_room(self, size: int) -> None:
+        """Drop the least recently used entries until `size` more bytes fit the budget."""
+        with self._lock:
+            self._shrink(self.max_bytes - size)
+
+    def _shrink(self, limit: int) -> None:
+        while self._items and self._size > limit:
+            _, (_, evicted) = self._items.popitem(last=False)
+            self._size -= evicted
 
     def __len__(self) -> int:
         return len(self._items)
@@ -473,28 +538,31 @@ class FrameService:
         """
         if parent_id is not None:
             parent_id = normalize_id(parent_id)
+        # The new table joins the cache: make room first, so that a worker's memory stays
+        # near its budget however many tables it had cached.
+        self.cache.make_room(stream.seek(0, io.SEEK_END))
         # Parse and compress before the manager's transaction: no lock is held meanwhile.
         parsed = parse_csv(stream, clean_file_name(file_name), max_bytes=self.max_upload_bytes)
-        content = io.BytesIO()
-        pq.write_table(parsed.table, content, compression="zstd", row_group_size=PARQUET_ROW_GROUP)
         artifact_in = ArtifactIn(parent_id=parent_id, data=parsed.artifact_data())
-        frame_fields = {
+        stored = {
             "format": PARQUET,
             "source_sha256": parsed.source.sha256,
             "row_count": parsed.table.num_rows,
             "column_count": parsed.table.num_columns,
             "dtypes": parsed.dtypes,
             "summary": parsed.summary,
-            "size_bytes": content.tell(),
-            "content": content.getvalue(),
+            "content": _parquet(parsed.table),
         }
-        del content
+        stored["size_bytes"] = len(stored["content"])
+        recorded_name = parsed.source.file_name
+        del parsed  # the decoded rows: from here on the Parquet copy is all this worker keeps
+        _return_freed_memory()
         artifact = self.manager.create(
-            artifact_in, companions=lambda artifact_id: [ArtifactFrame(artifact_id=artifact_id, **frame_fields)]
+            artifact_in, companions=lambda artifact_id: [ArtifactFrame(artifact_id=artifact_id, **stored)]
         )
-        key = ("stored", str(artifact.id), parsed.source.sha256)
-        loaded = LoadedFrame(key, parsed.table, parsed.dtypes, parsed.summary, parsed.source.file_name)
-        self.cache.put(key, loaded, parsed.table.nbytes)  # the first page needs no reload
+        key = ("stored", str(artifact.id), stored["source_sha256"])
+        loaded = LoadedFrame(key, stored["content"], stored["dtypes"], stored["summary"], recorded_name)
+        self.cache.put(key, loaded, loaded.nbytes)  # its first page needs no database read
         return artifact
 
     # Reads ----------------------------------------------------------------------------
@@ -512,8 +580,8 @@ class FrameService:
         key = ("inline", str(artifact.id), artifact.updated_at.isoformat())
         try:
             return self.cache.get(key, lambda: _read_inline(key, value), _frame_size)
-        except ValidationError:
-            return None  # not the PandasDataFrame shape: the page shows it as plain JSON
+        except ValueError:  # not a table we can page: the artifact page shows it as plain JSON
+            return None
 
     def require_frame(self, artifact_id: object) -> LoadedFrame:
         """Raises InvalidULIDError, ArtifactNotFoundError, FrameNotFoundError."""
@@ -531,24 +599,24 @@ class FrameService:
         Sorting is stable with missing values last, whichever the order. Raises
         ArtifactValidationError for an unknown column or order.
         """
-        table, size = loaded.table, max(size, 1)
+        columns, size = loaded.schema.names, max(size, 1)
         if order not in ("asc", "desc"):
             raise _query_error("order", "Input should be 'asc' or 'desc'", f"Unknown sort order {order[:20]!r}.")
-        if sort is not None and sort not in table.column_names:
+        if sort is not None and sort not in columns:
             raise _query_error("sort", f"No column named {sort[:100]!r}", f"No column named {sort[:100]!r} to sort by.")
-        pages = max(-(-table.num_rows // size), 1)
+        pages = max(-(-loaded.row_count // size), 1)
         page = min(max(page, 1), pages)
         offset = (page - 1) * size
         if sort is None:
-            rows = table.slice(offset, size)
+            rows = loaded.slice(offset, size)
         else:
             indices = self._sort_indices(loaded, sort, order)
-            rows = table.take(indices.slice(offset, size))
+            rows = self._decoded(loaded).take(indices.slice(offset, size))
         return FramePage(
-            columns=table.column_names,
+            columns=columns,
             dtypes=loaded.dtypes,
             data=rows_of(rows),
-            total=table.num_rows,
+            total=loaded.row_count,
             page=page,
             size=size,
             pages=pages,
@@ -558,31 +626,54 @@ class FrameService:
 
     def load_dataframe(self, artifact_id: object) -> pd.DataFrame:
         """The whole table as pandas. Raises ArtifactNotFoundError, FrameNotFoundError."""
-        return to_pandas(self.require_frame(artifact_id).table)
+        return to_pandas(self.require_frame(artifact_id).table())
+
+    def _decoded(self, loaded: LoadedFrame) -> pa.Table:
+        """All of a table's rows, decoded once per process while they stay in the cache."""
+        if isinstance(loaded.rows, pa.Table):
+            return loaded.rows
+        return self.cache.get((*loaded.key, "decoded"), loaded.table, lambda table: table.nbytes)
 
     def _sort_indices(self, loaded: LoadedFrame, column: str, order: str) -> pa.Array:
         def sort() -> pa.Array:
             direction = "ascending" if order == "asc" else "descending"
-            return pc.sort_indices(loaded.table, sort_keys=[(column, direction, "at_end")])
+            indices = pc.sort_indices(self._decoded(loaded), sort_keys=[(column, direction, "at_end")])
+            return indices.cast(pa.uint32()) if len(indices) <= 2**32 else indices  # half the cache space
 
         return self.cache.get((*loaded.key, "sort", column, order), sort, lambda indices: indices.nbytes)
 
-    def _read_stored(self, key: tuple[Hashable, ...], stored: ArtifactFrame, file_name: Any) -> LoadedFrame:
+    def _read_stored(self, key: tuple[str, ...], stored: ArtifactFrame, file_name: Any) -> LoadedFrame:
         content = self.session.scalar(
             select(ArtifactFrame.content).where(ArtifactFrame.artifact_id == stored.artifact_id)
         )
-        table = pq.read_table(pa.BufferReader(content))
-        return LoadedFrame(key, table, stored.dtypes, stored.summary, file_name if isinstance(file_name, str) else None)
+        return LoadedFrame(key, content, stored.dtypes, stored.summary, file_name if isinstance(file_name, str) else None)
 
 
-def _read_inline(key: tuple[Hashable, ...], value: dict[str, Any]) -> LoadedFrame:
-    frame = PandasDataFrame.model_validate(value).to_dataframe()
-    dtypes, summary = profile(frame)
-    return LoadedFrame(key, _arrow_table(frame), dtypes, summary)
+def _read_inline(key: tuple[str, ...], value: dict[str, Any]) -> LoadedFrame:
+    """Raises ValueError when `value` is not a PandasDataFrame with distinct column names."""
+    frame = PandasDataFrame.model_validate(value)
+    if len(set(frame.columns)) < len(frame.columns):
+        raise ValueError("repeated column names: a column could not be sorted by its name")
+    table = _arrow_table(frame.to_dataframe())
+    dtypes, summary = profile(table)
+    return LoadedFrame(key, table, dtypes, summary)
+
+
+def _parquet(table: pa.Table) -> bytes:
+    """The table as a Parquet file: zstd without dictionaries (smaller and faster to write
+    them for text that seldom repeats), in row groups that a page can read alone."""
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd", use_dictionary=False, row_group_size=PARQUET_ROW_GROUP)
+    return sink.getvalue()
+
+
+def _return_freed_memory() -> None:
+    """Hand memory Arrow freed back to the system, instead of keeping it for later."""
+    pa.default_memory_pool().release_unused()
 
 
 def _frame_size(loaded: LoadedFrame) -> int:
-    return loaded.table.nbytes
+    return loaded.nbytes
 
 
 def _query_error(name: str, message: str, detail: str) -> ArtifactValidationError:
@@ -600,8 +691,8 @@ def csv_chunks(loaded: LoadedFrame) -> Iterator[bytes]:
     """
     sink = io.BytesIO()
     options = pa_csv.WriteOptions(quoting_style="needed")
-    with pa_csv.CSVWriter(sink, loaded.table.schema, write_options=options) as writer:
-        for batch in loaded.table.to_batches(max_chunksize=EXPORT_BATCH_ROWS):
+    with pa_csv.CSVWriter(sink, loaded.schema, write_options=options) as writer:
+        for batch in loaded.batches():
             writer.write_batch(batch)
             yield _drain(sink)
     yield _drain(sink)
@@ -617,9 +708,9 @@ def _drain(sink: io.BytesIO) -> bytes:
 def json_chunks(loaded: LoadedFrame) -> Iterator[bytes]:
     """The table in the spec's PandasDataFrame JSON shape, {"columns": [...], "data": [[...]]},
     a batch of rows at a time (values as rows_of() gives them)."""
-    yield b'{"columns":' + orjson.dumps(loaded.table.column_names) + b',"data":['
+    yield b'{"columns":' + orjson.dumps(loaded.schema.names) + b',"data":['
     separator = b""
-    for batch in loaded.table.to_batches(max_chunksize=EXPORT_BATCH_ROWS):
+    for batch in loaded.batches():
         if batch.num_rows:
             yield separator + orjson.dumps(rows_of(pa.Table.from_batches([batch])))[1:-1]
             separator = b","

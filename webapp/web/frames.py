@@ -84,17 +84,19 @@ def _table_args() -> tuple[int, str | None, str]:
     return page, request.args.get("table_sort") or None, request.args.get("table_order") or "asc"
 
 
-def _table_view(artifact: ArtifactOut, loaded: LoadedFrame) -> TableView:
+def _table_view(loaded: LoadedFrame, source: dict[str, Any] | None = None) -> TableView:
     page, sort, order = _table_args()
     rows = get_frames().page(loaded, page, TABLE_PAGE_SIZE, sort, order)
-    source = artifact.data.get("source") if isinstance(artifact.data, dict) else None
-    return TableView(str(artifact.id), rows, loaded.summary, source if isinstance(source, dict) else None)
+    return TableView(loaded.artifact_id, rows, loaded.summary, source)
 
 
 def frame_view(artifact: ArtifactOut) -> TableView | None:
     """For frames/_panel.html: the artifact's table as the page's query string asks, or None."""
     loaded = get_frames().frame_of(artifact)
-    return _table_view(artifact, loaded) if loaded is not None else None
+    if loaded is None:
+        return None
+    source = artifact.data.get("source") if isinstance(artifact.data, dict) else None
+    return _table_view(loaded, source if isinstance(source, dict) else None)
 
 
 bp.add_app_template_global(frame_view, "frame_view")
@@ -108,8 +110,7 @@ def _is_fragment_request() -> bool:
 @bp.get("/artifacts/<artifact_id>/table")
 def frame_table(artifact_id: str) -> str | BaseResponse:
     """A page of the table (htmx fragment). Without htmx: the artifact's page showing it."""
-    artifact = get_manager().get(artifact_id)
-    view = _table_view(artifact, get_frames().require_frame(artifact.id))
+    view = _table_view(get_frames().require_frame(artifact_id))
     if not _is_fragment_request():
         response = redirect(view.page_url())
     else:
