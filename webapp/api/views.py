@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -46,7 +47,11 @@ def json_response(model: BaseModel, status: int = 200) -> Response:
 
 def document_response(document: dict[str, Any]) -> Response:
     """A response for a document the manager already built JSON-ready (trees: no re-validation)."""
-    return current_app.response_class(orjson.dumps(document), mimetype="application/json")
+    try:
+        body = orjson.dumps(document)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits: only the standard library writes it
+        body = json.dumps(document, ensure_ascii=False, allow_nan=False).encode()
+    return current_app.response_class(body, mimetype="application/json")
 
 
 @bp.post("/artifacts")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -28,6 +30,16 @@ from .schemas import (
     Page,
     parse_ulid,
 )
+
+
+# orjson reads integers beyond 64 bits as floats (dropping digits) and fails on those beyond
+# a double, where the API promised them back exactly; data holding a run of 20 digits takes
+# the standard library's exact parser instead (found by tests/test_fuzz.py).
+_LONG_DIGITS = re.compile(r"\d{20}")
+
+
+def _json_value(text: str) -> Any:
+    return json.loads(text) if _LONG_DIGITS.search(text) else orjson.loads(text)
 
 
 def normalize_id(value: object) -> str:
@@ -141,7 +153,7 @@ class ArtifactManager:
                 "id": artifact_id,
                 "parent_id": parent_id,
                 "level": level,
-                "data": orjson.loads(data),
+                "data": _json_value(data),
                 "created_at": created_at,
                 "updated_at": updated_at,
                 "level_label": label_for(level),
