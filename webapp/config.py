@@ -55,7 +55,7 @@ def from_environment() -> dict[str, Any]:
         # a worker's peak memory while storing one is about 3 to 4 times the file's size.
         "MAX_UPLOAD_BYTES": _int("MAX_UPLOAD_BYTES", 128 * 1024 * 1024),
         # Per worker process: loaded tables and sort orders kept for quick paging.
-        "FRAME_CACHE_BYTES": _int("FRAME_CACHE_BYTES", 256 * 1024 * 1024),
+        "FRAME_CACHE_BYTES": _int("FRAME_CACHE_BYTES", 192 * 1024 * 1024),
         "AUTO_MIGRATE": os.environ.get("AUTO_MIGRATE", "1").lower() not in {"0", "false", "no"},
         # Behind a reverse proxy: how many proxies set each X-Forwarded-* header (0 = ignore it).
         **{f"PROXY_FIX_{header}": _int(f"PROXY_FIX_{header}", 0) for header in PROXY_HEADERS},

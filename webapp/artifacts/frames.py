@@ -50,7 +50,7 @@ SNIFF_BYTES = 64 * 1024
 READ_CHUNK = 1024 * 1024
 EXPORT_BATCH_ROWS = 10_000
 PARQUET_ROW_GROUP = 64 * 1024
-DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+DEFAULT_CACHE_BYTES = 192 * 1024 * 1024
 DELIMITERS = ",;\t|"
 
 # Control bytes never found in CSV text (tab, line feed and carriage return are fine):
@@ -643,10 +643,18 @@ class FrameService:
         return self.cache.get((*loaded.key, "sort", column, order), sort, lambda indices: indices.nbytes)
 
     def _read_stored(self, key: tuple[str, ...], stored: ArtifactFrame, file_name: Any) -> LoadedFrame:
-        content = self.session.scalar(
-            select(ArtifactFrame.content).where(ArtifactFrame.artifact_id == stored.artifact_id)
-        )
+        content = self._content(stored.artifact_id)
         return LoadedFrame(key, content, stored.dtypes, stored.summary, file_name if isinstance(file_name, str) else None)
+
+    def _content(self, artifact_id: str) -> bytes:
+        """The stored Parquet file. PostgreSQL sends bytea as hex text unless asked for binary:
+        twice the bytes to send and decode (a million rows: 0.33 s instead of 0.13 s)."""
+        connection = self.session.connection()
+        if connection.dialect.driver != "psycopg":
+            return self.session.scalar(select(ArtifactFrame.content).where(ArtifactFrame.artifact_id == artifact_id))
+        with connection.connection.driver_connection.cursor(binary=True) as cursor:  # same transaction
+            cursor.execute("SELECT content FROM artifact_frames WHERE artifact_id = %s", (artifact_id,))
+            return cursor.fetchone()[0]
 
 
 def _read_inline(key: tuple[str, ...], value: dict[str, Any]) -> LoadedFrame:
