@@ -341,3 +341,28 @@ def test_docs_page_is_served_offline(client):
     assert b"swagger-ui-bundle.js" in page.data and b"http" not in page.data.split(b"<body>")[1]
     assert client.get("/static/vendor/swagger-ui-5.35.0/swagger-ui-bundle.js").status_code == 200
     assert client.get("/api/v1/docs").headers["Location"].endswith("/static/docs/index.html")
+
+
+def test_tree_and_expand_posts_do_not_take_the_write_lock(app, client):
+    """$tree and $expand are queries: they must not queue behind (or block) writers."""
+    from sqlalchemy import event
+
+    root = create(client)
+    begins: list[bool] = []
+    with app.app_context():
+        from webapp.extensions import db
+
+        engine = db.engine
+
+    def record(connection):
+        begins.append(bool(connection.get_execution_options().get("sqlite_write")))
+
+    event.listen(engine, "begin", record)
+    try:
+        client.post(f"{API}/$tree", json={"root_id": root["id"]})
+        client.post(f"{API}/$expand", json={"artifact_id": root["id"]})
+        assert begins and not any(begins)
+        client.post(API, json={"data": {}})
+        assert begins[-1] is True
+    finally:
+        event.remove(engine, "begin", record)

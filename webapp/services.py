@@ -9,6 +9,7 @@ from webapp.artifacts.frames import FrameCache, FrameService
 from webapp.extensions import db
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+READ_ONLY_POSTS = frozenset({"api.build_tree", "api.expand_artifact"})  # queries sent as POST bodies
 
 
 def hierarchy_from_config() -> ArtifactHierarchy:
@@ -29,7 +30,7 @@ def get_manager() -> ArtifactManager:
     """
     if "artifact_manager" not in g:
         repository = ArtifactRepository(db.session())
-        if has_request_context() and request.method not in SAFE_METHODS:
+        if has_request_context() and request.method not in SAFE_METHODS and request.endpoint not in READ_ONLY_POSTS:
             repository.begin_write()
         g.artifact_manager = ArtifactManager(repository, hierarchy=current_app.extensions["artifact_hierarchy"])
     return g.artifact_manager
