@@ -15,6 +15,11 @@ HOSTILE_SCRIPT = "<script>window.__pwned = 'script'; alert('script')</script>"
 HOSTILE_IMG = "<img src=x onerror=\"window.__pwned = 'img'; alert('img')\">"
 
 
+def settled(page) -> None:
+    """Wait until htmx has finished swapping and settling (new content is then live)."""
+    expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling")).to_have_count(0)
+
+
 def backend(database_url: str) -> str:
     return "postgresql" if database_url.startswith("postgresql") else "sqlite"
 
@@ -80,6 +85,7 @@ def test_create_expand_collapse_edit_and_delete(page, watch, live_server, databa
     assert len(watch.fragment_requests()) == 1
 
     child_toggle = child.locator(":scope > .node-row button.twisty")
+    settled(page)  # htmx wires up swapped-in buttons while it settles; press only after that
     child_toggle.focus()
     with page.expect_response(lambda r: r.url.endswith("/children") and r.status == 200):
         page.keyboard.press("Enter")
