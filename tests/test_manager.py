@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 from sqlalchemy import event
 from ulid import ULID
@@ -19,7 +18,6 @@ from webapp.artifacts import (
     ArtifactUpdate,
     HierarchyDepthError,
     InvalidULIDError,
-    PandasDataFrame,
 )
 
 test_hierarchy = ArtifactHierarchy(name="ml_pipeline", level_labels={0: "experiment", 1: "model", 2: "predictions"})
@@ -249,12 +247,3 @@ def test_text_search_finds_non_ascii(manager, make_artifact):
     artifact = make_artifact(name="Café crème")
     assert [a.id for a in manager.find_paginated(1, 10, text="café")[0]] == [artifact.id]
 
-
-def test_pandas_dataframe_round_trip_through_the_store(manager):
-    """The spec's 'Storing DataFrames' snippet, synchronous."""
-    df = pd.DataFrame({"feature1": [1.0, 2.0, 3.0], "feature2": [4.0, 5.0, 6.0]})
-    pandas_df = PandasDataFrame.from_dataframe(df)
-    artifact = manager.save(ArtifactIn(data={"dataframe": pandas_df.model_dump()}))
-    artifact = manager.find_by_id(artifact.id)
-    restored = PandasDataFrame(**artifact.data["dataframe"]).to_dataframe()
-    pd.testing.assert_frame_equal(restored, df)
