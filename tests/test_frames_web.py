@@ -234,3 +234,11 @@ def test_upload_form_needs_its_csrf_token(app_config):
 def test_downloads_match_the_rows_on_the_page(client, artifact_id):
     csv_text = client.get(f"/api/v1/artifacts/{artifact_id}/frame.csv").data
     assert len(pd.read_csv(io.BytesIO(csv_text))) == SAMPLE_ROWS
+
+
+def test_table_pages_carry_the_sites_security_headers(client):
+    """The upload page belongs to the frames blueprint; the app-wide CSP covers it too."""
+    response = client.get("/artifacts/upload")
+    assert response.status_code == 200
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"

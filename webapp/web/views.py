@@ -85,8 +85,11 @@ bp.add_app_template_global(presenters.describe_value, "describe_value")
 bp.add_app_template_global(presenters.VIEW_LIMITS, "view_limits")
 
 
-@bp.after_request
+@bp.after_app_request
 def _security_headers(response: Response) -> Response:
+    """On every page and fragment of the app (the tables' pages too), not only this blueprint's."""
+    if response.mimetype != "text/html" or request.path.startswith("/static/"):
+        return response
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
