@@ -366,3 +366,31 @@ def test_tree_and_expand_posts_do_not_take_the_write_lock(app, client):
         assert begins[-1] is True
     finally:
         event.remove(engine, "begin", record)
+
+
+def deep_json(raw: bytes):
+    """Parse JSON nested deeper than the default recursion limit allows."""
+    import sys
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)
+    try:
+        return json.loads(raw)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def test_trees_of_any_depth_are_answered(client, manager, make_artifact):
+    """A 1,200-level chain (version after version) is deeper than any recursive JSON encoder goes."""
+    chain = [make_artifact(i=0)]
+    for i in range(1, 1200):
+        chain.append(make_artifact(parent=chain[-1], i=i))
+    tree = client.post(f"{API}/$tree", json={"root_id": str(chain[0].id)})
+    assert tree.status_code == 200
+    node, depth = deep_json(tree.data), 0
+    while node["children"]:
+        (node,) = node["children"]
+        depth += 1
+    assert (depth, node["data"], node["level"]) == (1199, {"i": 1199}, 1199)
+    expanded = deep_json(client.get(f"{API}/{chain[600].id}/$expand").data)
+    assert len(expanded["ancestors"]) == 600 and expanded["children"][0]["data"] == {"i": 601}

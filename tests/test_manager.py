@@ -247,3 +247,17 @@ def test_text_search_finds_non_ascii(manager, make_artifact):
     artifact = make_artifact(name="Café crème")
     assert [a.id for a in manager.find_paginated(1, 10, text="café")[0]] == [artifact.id]
 
+
+
+def test_build_tree_and_expand_handle_long_chains(manager, make_artifact):
+    chain = [make_artifact(i=0)]
+    for i in range(1, 600):
+        chain.append(make_artifact(parent=chain[-1], i=i))
+    node, depth = manager.build_tree(chain[0].id), 0
+    while node.children:
+        (node,) = node.children
+        depth += 1
+    assert (depth, node.id, node.level_label) == (599, chain[-1].id, "level_599")
+    expanded = manager.expand(chain[300].id)
+    assert [a.id for a in expanded.ancestors] == [a.id for a in chain[:300]]
+    assert expanded.children[0].id == chain[301].id

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import orjson
 from flask import Blueprint, Response, current_app, jsonify, redirect, url_for
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.routing import BaseConverter
 
+from webapp.api.encoding import encode_tree
 from webapp.api.openapi import build_openapi
 from webapp.api.parsing import body, query
 from webapp.api.schemas import DepthQuery, ListQuery
@@ -46,12 +45,8 @@ def json_response(model: BaseModel, status: int = 200) -> Response:
 
 
 def document_response(document: dict[str, Any]) -> Response:
-    """A response for a document the manager already built JSON-ready (trees: no re-validation)."""
-    try:
-        body = orjson.dumps(document)
-    except orjson.JSONEncodeError:  # an integer beyond 64 bits: only the standard library writes it
-        body = json.dumps(document, ensure_ascii=False, allow_nan=False).encode()
-    return current_app.response_class(body, mimetype="application/json")
+    """A response for a tree document the manager built JSON-ready (no re-validation)."""
+    return current_app.response_class(encode_tree(document), mimetype="application/json")
 
 
 @bp.post("/artifacts")

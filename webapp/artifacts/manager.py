@@ -42,6 +42,20 @@ def _json_value(text: str) -> Any:
     return json.loads(text) if _LONG_DIGITS.search(text) else orjson.loads(text)
 
 
+def _validated_tree(document: dict[str, Any], root_model: type[ArtifactTreeNode]) -> Any:
+    """Validate a tree document node by node: pydantic's recursive validation stops at a
+    depth that a long chain of versions can exceed."""
+    root = root_model.model_validate({**document, "children": []})
+    pending = [(root, document["children"])]
+    while pending:
+        parent, children = pending.pop()
+        for child in children:
+            node = ArtifactTreeNode.model_validate({**child, "children": []})
+            parent.children.append(node)
+            pending.append((node, child["children"]))
+    return root
+
+
 def normalize_id(value: object) -> str:
     """Canonical (upper-case) text of a ULID given as str or ULID. Raises InvalidULIDError."""
     try:
@@ -167,7 +181,7 @@ class ArtifactManager:
 
     def build_tree(self, root_id: object, max_depth: int | None = None) -> ArtifactTreeNode:
         """tree_document() as validated ArtifactTreeNode objects (ids as ULIDs, aware datetimes)."""
-        return ArtifactTreeNode.model_validate(self.tree_document(root_id, max_depth))
+        return _validated_tree(self.tree_document(root_id, max_depth), ArtifactTreeNode)
 
     def expand_document(self, artifact_id: object) -> dict[str, Any]:
         """The artifact with its ancestors (root first, without children) and all its descendants."""
@@ -177,7 +191,7 @@ class ArtifactManager:
 
     def expand(self, artifact_id: object) -> ArtifactExpansion:
         """expand_document() as a validated ArtifactExpansion."""
-        return ArtifactExpansion.model_validate(self.expand_document(artifact_id))
+        return _validated_tree(self.expand_document(artifact_id), ArtifactExpansion)
 
     expand_artifact = expand
 
