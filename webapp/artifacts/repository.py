@@ -83,11 +83,6 @@ class ArtifactRepository:
     def exists(self, artifact_id: str) -> bool:
         return self.session.scalar(select(literal(1)).where(Artifact.id == artifact_id)) is not None
 
-    def add(self, artifact: Artifact) -> Artifact:
-        self.session.add(artifact)
-        self.session.flush()
-        return artifact
-
     def delete(self, artifact: Artifact) -> None:
         self.session.delete(artifact)
         self.session.flush()
