@@ -68,6 +68,20 @@ def test_migrations_build_the_same_schema_as_the_models(app_config):
         db.engine.dispose()
 
 
+def test_a_database_made_before_the_frames_table_gets_it_at_start_up(app_config):
+    """A script's create_all() from before migration 0002 is stamped 0001, then upgraded."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(app_config["SQLALCHEMY_DATABASE_URI"])
+    Base.metadata.tables["artifacts"].create(engine)
+    engine.dispose()
+    app = create_app({**app_config, "AUTO_MIGRATE": True})
+    with app.app_context():
+        assert {"artifacts", "artifact_frames"} <= set(inspect(db.engine).get_table_names())
+        assert schema_revision() == "0002"
+        db.engine.dispose()
+
+
 def test_foreign_keys_are_enforced_on_sqlite(app):
     from sqlalchemy import text
     from sqlalchemy.exc import IntegrityError

@@ -13,6 +13,10 @@ from webapp.extensions import db
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
+# The table each migration creates, oldest first: how to tell which revision a database
+# made by create_all() (tests, or a script's open_session()) is at.
+TABLES_BY_REVISION = (("0001", "artifacts"), ("0002", "artifact_frames"))
+
 
 def upgrade_schema(app: Flask) -> None:
     """Bring the database to the latest migration (a no-op when it is already there).
@@ -23,9 +27,10 @@ def upgrade_schema(app: Flask) -> None:
     with app.app_context():
         tables = set(inspect(db.engine).get_table_names())
         if "artifacts" in tables and "alembic_version" not in tables:
-            # Made by create_all() (tests, or a script's open_session()): it already has
-            # the models' current schema, so record that instead of re-creating tables.
-            stamp(directory=str(MIGRATIONS), revision="head")
+            # Made by create_all(): record the revision its tables match, so that upgrade()
+            # adds only what is missing instead of re-creating what is there.
+            present = [revision for revision, table in TABLES_BY_REVISION if table in tables]
+            stamp(directory=str(MIGRATIONS), revision=present[-1])
         upgrade(directory=str(MIGRATIONS))
 
 

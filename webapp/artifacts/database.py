@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -11,6 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from .models import Base
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+T = TypeVar("T")
 
 
 @event.listens_for(Engine, "connect")
@@ -26,12 +31,38 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
         return
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA foreign_keys = ON")
-    if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
-        cursor.execute("PRAGMA journal_mode = WAL")
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        mode = _retry_while_locked(lambda: cursor.execute("PRAGMA journal_mode").fetchone()[0])
+        if mode == "memory":
+            return
+        if mode != "wal":
+            # WAL is stored in the file, so this runs once per database, not per connection.
+            _retry_while_locked(lambda: cursor.execute("PRAGMA journal_mode = WAL").fetchone())
         cursor.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes in WAL mode
-    cursor.close()
+    finally:
+        cursor.close()
+
+
+def _retry_while_locked(statement: Callable[[], T]) -> T:
+    """Run `statement`, retrying while SQLite says the database is locked.
+
+    The busy timeout does not cover everything a new connection may meet: SQLite answers
+    "locked" at once, without calling the busy handler, while another connection
+    recovers the WAL after a crashed process or holds the lock a journal-mode change
+    needs. A gunicorn worker that connects at such a moment must wait, not fail to boot.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            return statement()
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
 
 @event.listens_for(Engine, "begin")
