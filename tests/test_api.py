@@ -236,6 +236,71 @@ def test_delete_malformed_is_400(client):
     assert_problem(client.delete(f"{API}/123"), 400, "invalid-ulid")
 
 
+# Versions (ETag / If-Match) -------------------------------------------------------------
+
+
+def test_every_artifact_response_carries_its_version_as_etag(client):
+    # Keys out of order, nested: PostgreSQL's JSONB reorders them, the version must not change.
+    created = client.post(API, json={"data": {"b": 1, "a": [1.5, {"z": "é", "y": None}]}})
+    etag = created.headers["ETag"]
+    fetched = client.get(f"{API}/{created.get_json()['id']}")
+    assert fetched.headers["ETag"] == etag
+    updated = client.put(f"{API}/{created.get_json()['id']}", json={"data": {"b": 2}})
+    assert updated.headers["ETag"] not in {etag, None}
+    assert client.get(f"{API}/{created.get_json()['id']}").headers["ETag"] == updated.headers["ETag"]
+
+
+def test_get_with_the_current_etag_is_304(client):
+    artifact = create(client)
+    etag = client.get(f"{API}/{artifact['id']}").headers["ETag"]
+    response = client.get(f"{API}/{artifact['id']}", headers={"If-None-Match": etag})
+    assert response.status_code == 304 and response.data == b""
+    client.put(f"{API}/{artifact['id']}", json={"data": {"name": "changed"}})
+    assert client.get(f"{API}/{artifact['id']}", headers={"If-None-Match": etag}).status_code == 200
+
+
+def test_put_with_a_stale_if_match_is_412_and_changes_nothing(client):
+    artifact = create(client, {"name": "first"})
+    read = client.get(f"{API}/{artifact['id']}").headers["ETag"]
+    client.put(f"{API}/{artifact['id']}", json={"data": {"name": "someone else"}}, headers={"If-Match": read})
+    problem = assert_problem(
+        client.put(f"{API}/{artifact['id']}", json={"data": {"name": "mine"}}, headers={"If-Match": read}),
+        412,
+        "changed",
+    )
+    current = client.get(f"{API}/{artifact['id']}")
+    assert current.get_json()["data"] == {"name": "someone else"}
+    assert f'"{problem["current_version"]}"' == current.headers["ETag"]
+
+
+def test_if_match_accepts_the_current_version_star_or_any_listed(client):
+    artifact = create(client)
+    url = f"{API}/{artifact['id']}"
+    etag = client.get(url).headers["ETag"]
+    assert client.put(url, json={"data": {"n": 1}}, headers={"If-Match": f'"other", {etag}'}).status_code == 200
+    assert client.put(url, json={"data": {"n": 2}}, headers={"If-Match": "*"}).status_code == 200
+    assert client.put(url, json={"data": {"n": 2}}, headers={"If-Match": " "}).status_code == 200  # as if absent
+    weak = "W/" + client.get(url).headers["ETag"]  # If-Match compares strongly: a weak tag never matches
+    assert_problem(client.put(url, json={"data": {"n": 3}}, headers={"If-Match": weak}), 412, "changed")
+
+
+def test_a_move_changes_the_version_of_the_moved_artifact(client):
+    root, other = create(client), create(client)
+    child = create(client, parent_id=root["id"])
+    etag = client.get(f"{API}/{child['id']}").headers["ETag"]
+    client.put(f"{API}/{child['id']}", json={"data": child["data"], "parent_id": other["id"]})
+    assert_problem(client.delete(f"{API}/{child['id']}", headers={"If-Match": etag}), 412, "changed")
+    assert count(client) == 3
+
+
+def test_delete_with_if_match(client):
+    artifact = create(client)
+    url = f"{API}/{artifact['id']}"
+    assert_problem(client.delete(url, headers={"If-Match": '"0123"'}), 412, "changed")
+    assert client.get(url).status_code == 200
+    assert client.delete(url, headers={"If-Match": client.get(url).headers["ETag"]}).status_code == 204
+
+
 # Trees ----------------------------------------------------------------------------
 
 

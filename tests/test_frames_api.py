@@ -51,7 +51,9 @@ def test_upload_creates_an_artifact_and_answers_201_with_its_location(app, clien
     assert body["data"]["source"]["file_name"] == "sales.csv"
     assert body["data"]["source"]["size_bytes"] == len(content)
     assert body["data"]["frame"]["dtypes"] == SAMPLE_DTYPES
-    assert client.get(response.headers["Location"]).get_json() == body
+    fetched = client.get(response.headers["Location"])
+    assert fetched.get_json() == body
+    assert fetched.headers["ETag"] == response.headers["ETag"]
     assert stored(app) == (1, 1)
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import event
 from ulid import ULID
 
 from webapp.artifacts import (
+    ArtifactChangedError,
     ArtifactCycleError,
     ArtifactExistsError,
     ArtifactHasChildrenError,
@@ -97,6 +98,26 @@ def test_update_without_parent_id_keeps_the_parent(manager, make_artifact):
     child = make_artifact(parent=root)
     updated = manager.update(child.id, ArtifactUpdate(data={"v": 2}))
     assert updated.parent_id == root.id
+
+
+def test_writes_given_a_stale_version_are_refused(manager, make_artifact):
+    """Two people open the same artifact; the second save must not silently undo the first."""
+    artifact = make_artifact(name="draft")
+    read_by_both = manager.get(artifact.id).version
+    assert read_by_both == artifact.version  # what create returns is what is stored
+    first = manager.update(artifact.id, ArtifactUpdate(data={"name": "first"}), if_match=read_by_both)
+    assert first.version != read_by_both
+    for write in (
+        lambda: manager.update(artifact.id, ArtifactUpdate(data={"name": "second"}), if_match=read_by_both),
+        lambda: manager.move(artifact.id, None, if_match=[read_by_both]),
+        lambda: manager.delete(artifact.id, if_match=read_by_both),
+    ):
+        with pytest.raises(ArtifactChangedError) as refused:
+            write()
+        assert refused.value.current_version == first.version
+    assert manager.get(artifact.id).data == {"name": "first"}
+    manager.delete(artifact.id, if_match=first.version)
+    assert manager.count() == 0
 
 
 def test_delete_refuses_when_children_exist(manager, make_artifact):

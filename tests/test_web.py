@@ -10,7 +10,7 @@ import pytest
 from bs4 import BeautifulSoup
 from werkzeug.exceptions import abort
 
-from webapp.artifacts import ArtifactOut
+from webapp.artifacts import ArtifactOut, ArtifactUpdate
 from webapp.web import views
 
 HX = {"HX-Request": "true"}
@@ -513,6 +513,27 @@ def test_data_too_large_for_a_textarea_is_not_offered_for_editing(client, lineag
     soup = html(client.get(f"/artifacts/{lineage['model'].id}/edit"))
     assert soup.select_one("form.artifact-form") is None
     assert "too large to edit in the browser" in soup.select_one(".alert-info").get_text()
+
+
+def test_edit_does_not_overwrite_a_change_made_after_the_form_opened(client, manager, lineage):
+    model = lineage["model"]
+    opened = html(client.get(f"/artifacts/{model.id}/edit"))
+    version = opened.select_one("input[name=version]")["value"]
+    manager.update(model.id, ArtifactUpdate(data={"model_type": "theirs"}))  # someone else saves first
+
+    mine = {"mode": "json", "data_json": '{"model_type": "mine"}', "version": version}
+    refused = post_form(client, f"/artifacts/{model.id}/edit", mine)
+
+    assert refused.status_code == 409
+    assert manager.get(model.id).data == {"model_type": "theirs"}
+    soup = html(refused)
+    assert "someone else changed this artifact" in soup.select_one(".alert-error").get_text()
+    assert json.loads(soup.select_one(".current-data pre").get_text()) == {"model_type": "theirs"}
+    assert json.loads(textarea_value(soup.select_one("textarea#data_json"))) == {"model_type": "mine"}
+    # Having seen theirs, saving again is a deliberate overwrite.
+    again = {**mine, "version": soup.select_one("input[name=version]")["value"]}
+    assert post_form(client, f"/artifacts/{model.id}/edit", again).status_code == 302
+    assert manager.get(model.id).data == {"model_type": "mine"}
 
 
 def test_edit_of_a_missing_artifact_is_a_404(client):

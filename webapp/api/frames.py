@@ -10,7 +10,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import UnsupportedMediaType
 
 from webapp.api.parsing import query
-from webapp.api.views import json_response
+from webapp.api.views import artifact_response, json_response
 from webapp.artifacts.errors import ArtifactValidationError
 from webapp.artifacts.frames import csv_chunks, json_chunks
 from webapp.artifacts.schemas import ULID_PATTERN
@@ -93,7 +93,7 @@ def _field_error(name: object, message: str, kind: str) -> dict[str, object]:
 def upload_csv() -> Response:
     upload, parent_id = uploaded_csv()
     artifact = get_frames().create_from_csv(upload.stream, upload.filename or "upload.csv", parent_id=parent_id)
-    response = json_response(artifact, 201)
+    response = artifact_response(artifact, 201)
     response.headers["Location"] = url_for("api.get_artifact", artifact_id=str(artifact.id), _external=True)
     return response
 

@@ -53,6 +53,28 @@ ID_PARAM = {
     "description": "The artifact's ULID",
     "schema": {"type": "string", "pattern": ULID_PATTERN},
 }
+ETAG_HEADER = {
+    "ETag": {
+        "description": "The artifact's version; send it back in If-Match to update or delete only that version",
+        "schema": {"type": "string"},
+    }
+}
+IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": "Apply the change only if the artifact is still this version (an ETag it was read with), "
+    "or `*`; otherwise 412 and nothing changes. An empty value counts as no header",
+    "schema": {"type": "string"},
+}
+IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "An ETag the client holds: 304 without a body while the artifact is still that version",
+    "schema": {"type": "string"},
+}
+CHANGED = {"412": _problem("If-Match names a version the artifact no longer is; `current_version` says which it is")}
 COMMON_ERRORS = {"400": _problem("Malformed ULID or body"), "404": _problem("No such artifact")}
 BODY_ERRORS = {
     "400": _problem("The body is not valid JSON"),
@@ -137,7 +159,7 @@ def build_openapi(max_page_size: int = 1000) -> dict[str, Any]:
                 "summary": "Create an artifact",
                 "requestBody": _body("ArtifactIn"),
                 "responses": {
-                    "201": {"description": "Created", **_json("ArtifactOut")},
+                    "201": {"description": "Created", "headers": ETAG_HEADER, **_json("ArtifactOut")},
                     **BODY_ERRORS,
                     "404": _problem("The parent does not exist"),
                     "409": _problem("An artifact with this id exists"),
@@ -158,26 +180,35 @@ def build_openapi(max_page_size: int = 1000) -> dict[str, Any]:
             "get": {
                 "operationId": "get_artifact",
                 "summary": "Get an artifact",
-                "responses": {"200": {"description": "The artifact", **_json("ArtifactOut")}, **COMMON_ERRORS},
+                "parameters": [IF_NONE_MATCH],
+                "responses": {
+                    "200": {"description": "The artifact", "headers": ETAG_HEADER, **_json("ArtifactOut")},
+                    "304": {"description": "Not modified: still the version named in If-None-Match"},
+                    **COMMON_ERRORS,
+                },
             },
             "put": {
                 "operationId": "update_artifact",
                 "summary": "Replace an artifact's data; with parent_id, move it",
+                "parameters": [IF_MATCH],
                 "requestBody": _body("ArtifactUpdate"),
                 "responses": {
-                    "200": {"description": "Updated", **_json("ArtifactOut")},
+                    "200": {"description": "Updated", "headers": ETAG_HEADER, **_json("ArtifactOut")},
                     **BODY_ERRORS,
                     "404": _problem("No such artifact or parent"),
                     "409": _problem("The move would create a cycle"),
+                    **CHANGED,
                 },
             },
             "delete": {
                 "operationId": "delete_artifact",
                 "summary": "Delete a leaf artifact",
+                "parameters": [IF_MATCH],
                 "responses": {
                     "204": {"description": "Deleted"},
                     **COMMON_ERRORS,
                     "409": _problem("The artifact has children"),
+                    **CHANGED,
                 },
             },
         },
@@ -225,7 +256,7 @@ def build_openapi(max_page_size: int = 1000) -> dict[str, Any]:
                     "content": {"multipart/form-data": {"schema": _ref("CSVUpload")}},
                 },
                 "responses": {
-                    "201": {"description": "Created", **_json("ArtifactOut")},
+                    "201": {"description": "Created", "headers": ETAG_HEADER, **_json("ArtifactOut")},
                     "400": _problem("parent_id is not a ULID, or the body is not valid multipart"),
                     "404": _problem("The parent does not exist"),
                     "413": _problem("The file is larger than MAX_UPLOAD_BYTES"),

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, redirect, url_for
+from flask import Blueprint, Response, current_app, jsonify, redirect, request, url_for
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.datastructures import ETags
 from werkzeug.routing import BaseConverter
 
 from webapp.api.encoding import encode_tree
 from webapp.api.openapi import build_openapi
 from webapp.api.parsing import body, query
 from webapp.api.schemas import DepthQuery, ListQuery
-from webapp.artifacts import ArtifactIn, ArtifactUpdate, ExpandRequest, TreeRequest
+from webapp.artifacts import ArtifactIn, ArtifactOut, ArtifactUpdate, ExpandRequest, TreeRequest
 from webapp.artifacts.errors import ArtifactValidationError
 from webapp.artifacts.manager import normalize_id
 from webapp.database import schema_revision
@@ -44,6 +45,22 @@ def json_response(model: BaseModel, status: int = 200) -> Response:
     return current_app.response_class(model.model_dump_json(), status=status, mimetype="application/json")
 
 
+def artifact_response(artifact: ArtifactOut, status: int = 200) -> Response:
+    """The artifact as JSON, with its version as the ETag (for If-Match / If-None-Match)."""
+    response = json_response(artifact, status)
+    response.set_etag(artifact.version)
+    return response
+
+
+def if_match() -> ETags | None:
+    """The versions an If-Match header allows a write to apply to; None without one.
+
+    An empty header counts as none: it is what a client sends when the variable meant to
+    hold the ETag is empty, and refusing every such write would help nobody.
+    """
+    return request.if_match if request.headers.get("If-Match", "").strip() else None
+
+
 def document_response(document: dict[str, Any]) -> Response:
     """A response for a tree document the manager built JSON-ready (no re-validation)."""
     return current_app.response_class(encode_tree(document), mimetype="application/json")
@@ -52,7 +69,7 @@ def document_response(document: dict[str, Any]) -> Response:
 @bp.post("/artifacts")
 def create_artifact() -> Response:
     artifact = get_manager().create(body(ArtifactIn))
-    response = json_response(artifact, 201)
+    response = artifact_response(artifact, 201)
     response.headers["Location"] = url_for("api.get_artifact", artifact_id=str(artifact.id), _external=True)
     return response
 
@@ -78,18 +95,18 @@ def list_artifacts() -> Response:
 
 @bp.get("/artifacts/<artifact:artifact_id>")
 def get_artifact(artifact_id: str) -> Response:
-    return json_response(get_manager().get(artifact_id))
+    return artifact_response(get_manager().get(artifact_id)).make_conditional(request)
 
 
 @bp.put("/artifacts/<artifact:artifact_id>")
 def update_artifact(artifact_id: str) -> Response:
     artifact_id = normalize_id(artifact_id)
-    return json_response(get_manager().update(artifact_id, body(ArtifactUpdate)))
+    return artifact_response(get_manager().update(artifact_id, body(ArtifactUpdate), if_match=if_match()))
 
 
 @bp.delete("/artifacts/<artifact:artifact_id>")
 def delete_artifact(artifact_id: str) -> Response:
-    get_manager().delete(artifact_id)
+    get_manager().delete(artifact_id, if_match=if_match())
     return Response(status=204)
 
 

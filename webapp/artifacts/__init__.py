@@ -7,6 +7,7 @@
 
 from .database import open_session
 from .errors import (
+    ArtifactChangedError,
     ArtifactConflictError,
     ArtifactCycleError,
     ArtifactError,
@@ -37,6 +38,7 @@ from .schemas import (
 __all__ = [
     "DEFAULT_HIERARCHY",
     "Artifact",
+    "ArtifactChangedError",
     "ArtifactConflictError",
     "ArtifactCycleError",
     "ArtifactError",

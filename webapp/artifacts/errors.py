@@ -79,6 +79,22 @@ class ArtifactCycleError(ArtifactConflictError):
         )
 
 
+class ArtifactChangedError(ArtifactError):
+    """The artifact is no longer the version the client read: someone else changed it."""
+
+    status = 412
+    title = "Artifact changed"
+    slug = "changed"
+
+    def __init__(self, artifact_id: object, current_version: str) -> None:
+        super().__init__(
+            f"Artifact {artifact_id} was changed after you read it (it is now version "
+            f"{current_version}); read it again and retry. Nothing was changed.",
+            current_version=current_version,
+        )
+        self.current_version = current_version
+
+
 class HierarchyDepthError(ArtifactError):
     status = 422
     title = "Hierarchy too deep"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -12,6 +12,7 @@ import orjson
 from sqlalchemy.exc import IntegrityError
 
 from .errors import (
+    ArtifactChangedError,
     ArtifactCycleError,
     ArtifactExistsError,
     ArtifactHasChildrenError,
@@ -54,6 +55,11 @@ def _validated_tree(document: dict[str, Any], root_model: type[ArtifactTreeNode]
             parent.children.append(node)
             pending.append((node, child["children"]))
     return root
+
+
+# The versions a write may apply to (see ArtifactOut.version): one, a collection, or None
+# for "whatever is stored".
+Versions = str | Container[str] | None
 
 
 def normalize_id(value: object) -> str:
@@ -241,13 +247,15 @@ class ArtifactManager:
                 self.session.flush()
             return ArtifactOut.model_validate(values)
 
-    def update(self, artifact_id: object, changes: ArtifactUpdate) -> ArtifactOut:
+    def update(self, artifact_id: object, changes: ArtifactUpdate, *, if_match: Versions = None) -> ArtifactOut:
         """Replace the data; when `changes.moves`, also move under the new parent.
 
-        Raises ArtifactNotFoundError, ArtifactCycleError, HierarchyDepthError.
+        `if_match`: the version (or versions) the caller read; when the artifact is no longer
+        one of them the update is refused, so nobody overwrites a change they never saw.
+        Raises ArtifactNotFoundError, ArtifactChangedError, ArtifactCycleError, HierarchyDepthError.
         """
         with self._writing():
-            artifact = self._require(artifact_id)
+            artifact = self._require(artifact_id, if_match=if_match)
             if changes.moves:
                 self._move(artifact, changes.parent_id)
             artifact.data = changes.data
@@ -255,19 +263,22 @@ class ArtifactManager:
             self.session.flush()
             return ArtifactOut.model_validate(artifact)
 
-    def move(self, artifact_id: object, new_parent_id: object | None) -> ArtifactOut:
+    def move(self, artifact_id: object, new_parent_id: object | None, *, if_match: Versions = None) -> ArtifactOut:
         """Move an artifact (and its subtree) under another parent, or make it a root."""
         with self._writing():
-            artifact = self._require(artifact_id)
+            artifact = self._require(artifact_id, if_match=if_match)
             self._move(artifact, new_parent_id)
             artifact.updated_at = utcnow()
             self.session.flush()
             return ArtifactOut.model_validate(artifact)
 
-    def delete(self, artifact_id: object) -> None:
-        """Delete a leaf artifact. Raises ArtifactNotFoundError, ArtifactHasChildrenError."""
+    def delete(self, artifact_id: object, *, if_match: Versions = None) -> None:
+        """Delete a leaf artifact.
+
+        Raises ArtifactNotFoundError, ArtifactChangedError, ArtifactHasChildrenError.
+        """
         with self._writing():
-            artifact = self._require(artifact_id)
+            artifact = self._require(artifact_id, if_match=if_match)
             children = self.repo.count_children(artifact.id)
             if children:
                 raise ArtifactHasChildrenError(artifact.id, children)
@@ -291,11 +302,16 @@ class ArtifactManager:
 
     # Helpers -----------------------------------------------------------------------
 
-    def _require(self, artifact_id: object, what: str = "Artifact") -> Artifact:
+    def _require(self, artifact_id: object, what: str = "Artifact", *, if_match: Versions = None) -> Artifact:
         key = normalize_id(artifact_id)
         artifact = self.repo.get(key)
         if artifact is None:
             raise ArtifactNotFoundError(key, what)
+        if if_match is not None:
+            # Checked inside the write transaction, whose lock keeps it true until commit.
+            current = ArtifactOut.model_validate(artifact).version
+            if current not in ({if_match} if isinstance(if_match, str) else if_match):
+                raise ArtifactChangedError(key, current)
         return artifact
 
     def _level_under(self, parent_id: object | None) -> int:

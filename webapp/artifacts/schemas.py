@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from datetime import datetime
 from typing import Annotated, Any, Generic, Self, TypeVar
@@ -141,6 +143,22 @@ class ArtifactOut(BaseModel):
     data: Any
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def version(self) -> str:
+        """A fingerprint of the stored artifact: it changes whenever any of its fields do.
+
+        The API sends it as the ETag; passing it back (`if_match=`, If-Match) makes a write
+        refuse to overwrite a change made by someone else meanwhile.
+        """
+        # Sorted keys: PostgreSQL's JSONB gives objects back in its own key order. (The
+        # standard library, as orjson refuses integers beyond 64 bits.)
+        fields = self.model_dump(mode="json", include=_STORED_FIELDS)
+        stored = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(stored.encode()).hexdigest()[:32]
+
+
+_STORED_FIELDS = frozenset(ArtifactOut.model_fields)
 
 
 class ArtifactTreeNode(ArtifactOut):

@@ -130,6 +130,7 @@ class ArtifactForm(FlaskForm):
     data_json = TextAreaField("Data (a JSON object)")
     rows = FieldList(FormField(RowForm), label="Fields")
     parent_id = HiddenField()
+    version = HiddenField()  # of the artifact being edited, as it was when the form opened
 
     data_value: dict[str, Any] | None = None
 

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from werkzeug.wrappers import Response as BaseResponse
 
 from webapp.artifacts import ArtifactIn, ArtifactOut, ArtifactUpdate
-from webapp.artifacts.errors import ArtifactError, ArtifactNotFoundError
+from webapp.artifacts.errors import ArtifactChangedError, ArtifactError, ArtifactNotFoundError
 from webapp.errors import render_error_page
 from webapp.services import get_manager
 from webapp.web import presenters
@@ -243,27 +243,37 @@ def artifact_new() -> tuple[str, int] | BaseResponse:
 
 @bp.route("/artifacts/<artifact_id>/edit", methods=["GET", "POST"])
 def artifact_edit(artifact_id: str) -> tuple[str, int] | BaseResponse:
-    """Replace an artifact's data."""
+    """Replace an artifact's data, unless someone else changed it since the form opened."""
     artifact = get_manager().get(artifact_id)
     too_large = len(json.dumps(artifact.data)) > EDITABLE_JSON_CHARS
     form = ArtifactForm()
     status = 422 if request.method == "POST" else 200  # a POST that ends here was refused
+    changed_meanwhile = False
     if too_large:
         form, status = None, 200
     elif request.method == "GET":
         form.start(artifact.data, request.args.get("mode", ""))
+        form.version.data = artifact.version
     elif form.rebuilding:
         status = 200 if form.rebuild() else 422
     elif form.validate_on_submit():
         try:
-            updated = get_manager().update(artifact.id, ArtifactUpdate(data=form.data_value))
+            updated = get_manager().update(
+                artifact.id, ArtifactUpdate(data=form.data_value), if_match=form.version.data or None
+            )
+        except ArtifactChangedError as error:
+            # Keep the user's edits; a second save (now against the current version) is a
+            # deliberate overwrite, after they have seen what changed.
+            changed_meanwhile, status = True, 409
+            form.version.data = error.current_version
         except ArtifactError as error:
             _form_refused(form, error)
         else:
             flash(f"Saved {level_label(updated.level)} “{display_name(updated)}”.", "success")
             return redirect(url_for("web.artifact_detail", artifact_id=str(updated.id)))
     return render_template(
-        "artifacts/form.html", form=form, artifact=artifact, parent=None, refused=status == 422
+        "artifacts/form.html", form=form, artifact=artifact, parent=None, refused=status == 422,
+        changed_meanwhile=changed_meanwhile,
     ), status
 
 
