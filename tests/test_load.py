@@ -27,9 +27,19 @@ from typing import Any
 import pytest
 import requests
 from sqlalchemy import create_engine, text
+from ulid import ULID
 
 from tests.conftest import gunicorn_server
-from webapp.artifacts import ArtifactCycleError, ArtifactIn, ArtifactManager, ArtifactRepository, open_session
+from webapp.artifacts import (
+    ArtifactChangedError,
+    ArtifactCycleError,
+    ArtifactHasChildrenError,
+    ArtifactIn,
+    ArtifactManager,
+    ArtifactRepository,
+    ArtifactUpdate,
+    open_session,
+)
 
 WORKERS = 4
 CLIENTS = 16
@@ -232,7 +242,8 @@ def test_concurrent_mixed_traffic_loses_nothing(database_url, tmp_path):
 # What the load test found on PostgreSQL, pinned down -----------------------------------
 # Each test holds one writer's commit back while a second writer starts: the second must
 # wait for the first and then see its result (SQLite: BEGIN IMMEDIATE; PostgreSQL: the
-# advisory lock in ArtifactRepository.begin_write).
+# advisory lock in ArtifactRepository.begin_write, exclusive for moves and deletes, and
+# the row lock taken by updates).
 
 
 def two_managers(url: str) -> tuple[ArtifactManager, ArtifactManager]:
@@ -286,4 +297,46 @@ def test_crossing_moves_cannot_make_a_cycle(app, database_url):
         second.move(b.id, a.id)  # b under a: a cycle once the first move commits
     thread.join(10)
     assert (second.get(a.id).parent_id, second.get(b.id).parent_id) == (b.id, None)
+    close(first, second)
+
+
+def test_a_stale_if_match_waits_for_the_other_writer_and_is_refused(app, database_url):
+    first, second = two_managers(database_url)
+    artifact = first.create(ArtifactIn(data={"v": 0}))
+    thread, updated = in_slow_transaction(
+        first, lambda m: m.update(artifact.id, ArtifactUpdate(data={"v": 1}), if_match=artifact.version)
+    )
+    assert updated.wait(10)
+    with pytest.raises(ArtifactChangedError):  # it read v0 too, but v1 is being committed
+        second.update(artifact.id, ArtifactUpdate(data={"v": 2}), if_match=artifact.version)
+    thread.join(10)
+    assert second.get(artifact.id).data == {"v": 1}
+    close(first, second)
+
+
+def test_deleting_a_parent_waits_for_a_child_being_created(app, database_url):
+    first, second = two_managers(database_url)
+    parent = first.create(ArtifactIn(data={"name": "parent"}))
+    thread, created = in_slow_transaction(first, lambda m: m.create(ArtifactIn(parent_id=parent.id, data={})))
+    assert created.wait(10)
+    with pytest.raises(ArtifactHasChildrenError):
+        second.delete(parent.id)
+    thread.join(10)
+    assert second.count() == 2
+    close(first, second)
+
+
+def test_creates_run_side_by_side_on_postgresql_and_in_turn_on_sqlite(app, database_url):
+    first, second = two_managers(database_url)
+    parent = first.create(ArtifactIn(data={"name": "parent"}))
+    slow_id = ULID()
+    thread, created = in_slow_transaction(first, lambda m: m.create(ArtifactIn(id=slow_id, parent_id=parent.id, data={})))
+    assert created.wait(10)
+    second.create(ArtifactIn(parent_id=parent.id, data={}))
+    # PostgreSQL: done while the first create is still uncommitted (shared lock);
+    # SQLite: only after it committed (one writer at a time).
+    postgresql = second.session.get_bind().dialect.name == "postgresql"
+    assert second.find_by_id(slow_id) is None if postgresql else second.find_by_id(slow_id) is not None
+    thread.join(10)
+    assert second.count() == 3
     close(first, second)

@@ -26,12 +26,13 @@ def get_manager() -> ArtifactManager:
 
     A request that may write (POST, PUT, DELETE …) opens its transaction as a writer
     right away, so a page that reads before it writes still queues behind other
-    SQLite writers instead of failing with "database is locked".
+    SQLite writers instead of failing with "database is locked". (On PostgreSQL each
+    use case takes the write lock it needs when it starts.)
     """
     if "artifact_manager" not in g:
         repository = ArtifactRepository(db.session())
         if has_request_context() and request.method not in SAFE_METHODS and request.endpoint not in READ_ONLY_POSTS:
-            repository.begin_write()
+            repository.begin_writer_transaction()
         g.artifact_manager = ArtifactManager(repository, hierarchy=current_app.extensions["artifact_hierarchy"])
     return g.artifact_manager
 

@@ -83,9 +83,13 @@ class ArtifactManager:
         return self.repo.session
 
     @contextmanager
-    def _writing(self) -> Iterator[None]:
-        """One write transaction: commit on success, roll back on any error."""
-        self.repo.begin_write()
+    def _writing(self, *, reshapes: bool) -> Iterator[None]:
+        """One write transaction: commit on success, roll back on any error.
+
+        `reshapes`: the write moves or removes artifacts, so it must not overlap any other
+        write (see ArtifactRepository.begin_write); creates and data updates may.
+        """
+        self.repo.begin_write(exclusive=reshapes)
         try:
             yield
             self.session.commit()
@@ -223,7 +227,7 @@ class ArtifactManager:
         table, say): they are added in the same transaction, so both or neither exist.
         Raises ArtifactExistsError (id taken), ArtifactNotFoundError (parent), HierarchyDepthError.
         """
-        with self._writing():
+        with self._writing(reshapes=False):
             artifact_id = str(artifact_in.id) if artifact_in.id is not None else new_id()
             if artifact_in.id is not None and self.repo.exists(artifact_id):
                 raise ArtifactExistsError(artifact_id)
@@ -254,8 +258,8 @@ class ArtifactManager:
         one of them the update is refused, so nobody overwrites a change they never saw.
         Raises ArtifactNotFoundError, ArtifactChangedError, ArtifactCycleError, HierarchyDepthError.
         """
-        with self._writing():
-            artifact = self._require(artifact_id, if_match=if_match)
+        with self._writing(reshapes=changes.moves):
+            artifact = self._require(artifact_id, if_match=if_match, for_update=True)
             if changes.moves:
                 self._move(artifact, changes.parent_id)
             artifact.data = changes.data
@@ -265,8 +269,8 @@ class ArtifactManager:
 
     def move(self, artifact_id: object, new_parent_id: object | None, *, if_match: Versions = None) -> ArtifactOut:
         """Move an artifact (and its subtree) under another parent, or make it a root."""
-        with self._writing():
-            artifact = self._require(artifact_id, if_match=if_match)
+        with self._writing(reshapes=True):
+            artifact = self._require(artifact_id, if_match=if_match, for_update=True)
             self._move(artifact, new_parent_id)
             artifact.updated_at = utcnow()
             self.session.flush()
@@ -277,8 +281,8 @@ class ArtifactManager:
 
         Raises ArtifactNotFoundError, ArtifactChangedError, ArtifactHasChildrenError.
         """
-        with self._writing():
-            artifact = self._require(artifact_id, if_match=if_match)
+        with self._writing(reshapes=True):
+            artifact = self._require(artifact_id, if_match=if_match, for_update=True)
             children = self.repo.count_children(artifact.id)
             if children:
                 raise ArtifactHasChildrenError(artifact.id, children)
@@ -288,23 +292,25 @@ class ArtifactManager:
 
     def delete_subtree(self, artifact_id: object) -> int:
         """Delete an artifact and all its descendants (never orphans); returns how many."""
-        with self._writing():
-            artifact = self._require(artifact_id)
+        with self._writing(reshapes=True):
+            artifact = self._require(artifact_id, for_update=True)
             ids = self.repo.subtree_ids(artifact.id)
             self.session.expunge_all()
             return self.repo.delete_many(ids)
 
     def delete_all(self) -> int:
         """Delete every artifact; returns how many were removed."""
-        with self._writing():
+        with self._writing(reshapes=True):
             self.session.expunge_all()
             return self.repo.delete_all()
 
     # Helpers -----------------------------------------------------------------------
 
-    def _require(self, artifact_id: object, what: str = "Artifact", *, if_match: Versions = None) -> Artifact:
+    def _require(
+        self, artifact_id: object, what: str = "Artifact", *, if_match: Versions = None, for_update: bool = False
+    ) -> Artifact:
         key = normalize_id(artifact_id)
-        artifact = self.repo.get(key)
+        artifact = self.repo.get(key, for_update=for_update)
         if artifact is None:
             raise ArtifactNotFoundError(key, what)
         if if_match is not None:

@@ -46,26 +46,49 @@ class ArtifactRepository:
 
     # Transactions ------------------------------------------------------------
 
-    def begin_write(self) -> None:
-        """Make this transaction the only writer until it ends: BEGIN IMMEDIATE on SQLite,
-        a transaction-scoped advisory lock on PostgreSQL.
-
-        Taking the write lock up front makes concurrent writers queue (on the busy timeout
-        on SQLite) instead of failing when their read snapshot goes stale. On PostgreSQL it
-        keeps levels and cycle checks right: without it a create under a parent that is
-        being moved computed its level from the parent's old one, and two crossing moves
-        could both pass the cycle check (found by tests/test_load.py).
-        """
+    def begin_writer_transaction(self) -> None:
+        """Start the transaction as a writer where that must be decided before its first
+        statement (SQLite's BEGIN IMMEDIATE); a no-op when one is already open."""
         if not self.session.in_transaction():
             self.session.connection(execution_options={"sqlite_write": True})
+
+    def begin_write(self, *, exclusive: bool = True) -> None:
+        """Make this transaction a writer, taking the write lock up front.
+
+        SQLite has one writer at a time: BEGIN IMMEDIATE, so concurrent writers queue on
+        the busy timeout instead of failing when their read snapshot goes stale.
+
+        PostgreSQL takes a transaction-scoped advisory lock: shared for writes that keep
+        the shape of the trees (creates, data updates), exclusive for those that change it
+        (moves, deletes). Creates can then run side by side, while a create still never
+        computes its level from a parent that is being moved, and two crossing moves can
+        never both pass the cycle check (both found by tests/test_load.py). A transaction
+        that holds the exclusive lock keeps it for whatever else it writes.
+        """
+        self.begin_writer_transaction()
+        if self.session.get_bind().dialect.name != "postgresql":
+            return
         transaction = self.session.get_transaction()
-        if self.session.get_bind().dialect.name == "postgresql" and self.session.info.get("writing") is not transaction:
-            self.session.execute(select(func.pg_advisory_xact_lock(WRITE_LOCK_KEY)))
-            self.session.info["writing"] = transaction  # once per transaction is enough
+        held = self.session.info.get("write_lock")
+        if held is not None and held[0] is transaction and (held[1] or not exclusive):
+            return  # already held in this mode, or a stronger one
+        if held is not None and held[0] is transaction:
+            # Two transactions that both upgraded would wait for each other forever.
+            raise RuntimeError("a transaction holding the shared write lock cannot upgrade it")
+        lock = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
+        self.session.execute(select(lock(WRITE_LOCK_KEY)))
+        self.session.info["write_lock"] = (transaction, exclusive)
 
     # Single rows ---------------------------------------------------------------
 
-    def get(self, artifact_id: str) -> Artifact | None:
+    def get(self, artifact_id: str, *, for_update: bool = False) -> Artifact | None:
+        """The artifact as an ORM object; `for_update` re-reads it and locks its row until
+        the transaction ends (FOR NO KEY UPDATE on PostgreSQL, so creating children of it
+        is not blocked; SQLite's write lock already covers the whole database)."""
+        if for_update:
+            return self.session.get(
+                Artifact, artifact_id, with_for_update={"key_share": True}, populate_existing=True
+            )
         return self.session.get(Artifact, artifact_id)
 
     def get_row(self, artifact_id: str) -> Row[Any] | None:
