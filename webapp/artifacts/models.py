@@ -38,6 +38,23 @@ def new_id() -> str:
     return str(ULID())
 
 
+class ArtifactJSON(JSON):
+    """JSON (JSONB on PostgreSQL) whose elements also offer PostgreSQL's `.astext`.
+
+    So the spec's indexing recipe, `Index("ix_artifact_experiment",
+    Artifact.data["experiment_name"].astext)`, works on both databases: it indexes
+    `data ->> 'experiment_name'` on PostgreSQL and `json_extract(data, '$."experiment_name"')`
+    on SQLite, and queries written the same way can use that index.
+    """
+
+    class Comparator(JSON.Comparator):
+        @property
+        def astext(self) -> Any:
+            return self.as_string()
+
+    comparator_factory = Comparator
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(
         naming_convention={
@@ -56,7 +73,7 @@ class Artifact(Base):
         String(26), ForeignKey("artifacts.id"), index=True
     )
     level: Mapped[int] = mapped_column(Integer, nullable=False, default=0, index=True)
-    data: Mapped[Any] = mapped_column(JSON().with_variant(JSONB(), "postgresql"), nullable=False)
+    data: Mapped[Any] = mapped_column(ArtifactJSON().with_variant(JSONB(), "postgresql"), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
