@@ -7,6 +7,7 @@ import runpy
 import secrets
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,6 +78,15 @@ def test_gunicorn_serves_health_and_writes_the_access_log(database_url, tmp_path
         assert response.status_code == 200
         assert response.json() == {"status": "healthy", "database": "ok", "schema_version": HEAD_REVISION}
     assert '"GET /health HTTP/1.1" 200' in access_log.read_text()
+
+
+@pytest.mark.slow
+def test_the_gunicorn_master_loads_the_libraries_so_workers_boot_fast(tmp_path):
+    """Workers (and each one max_requests recycles) fork with pandas & co. already loaded."""
+    pid_file = tmp_path / "gunicorn.pid"
+    with gunicorn_server(f"sqlite:///{tmp_path / 'db.sqlite'}", workers=1, args=("--pid", str(pid_file))):
+        master_maps = Path(f"/proc/{pid_file.read_text().strip()}/maps").read_text()
+    assert "/pandas/_libs/" in master_maps and "/pyarrow/" in master_maps
 
 
 # Secret key ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic.script import ScriptDirectory
 from flask import Flask
 from flask_migrate import stamp, upgrade
 from sqlalchemy import inspect, text
@@ -25,6 +26,8 @@ def upgrade_schema(app: Flask) -> None:
     (BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL).
     """
     with app.app_context():
+        if schema_revision() == ScriptDirectory(str(MIGRATIONS)).get_current_head():
+            return  # the usual start-up: one query instead of loading Alembic's environment
         tables = set(inspect(db.engine).get_table_names())
         if "artifacts" in tables and "alembic_version" not in tables:
             # Made by create_all(): record the revision its tables match, so that upgrade()
