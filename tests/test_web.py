@@ -536,6 +536,22 @@ def test_edit_does_not_overwrite_a_change_made_after_the_form_opened(client, man
     assert manager.get(model.id).data == {"model_type": "mine"}
 
 
+def test_delete_confirmed_before_someone_changed_the_artifact_is_not_done(client, manager, make_artifact):
+    artifact = make_artifact(name="old run")
+    confirm_page = html(client.get(f"/artifacts/{artifact.id}/delete"))
+    version = confirm_page.select_one("input[name=version]")["value"]
+    manager.update(artifact.id, ArtifactUpdate(data={"name": "old run", "keep": True}))
+
+    refused = post_form(client, f"/artifacts/{artifact.id}/delete", {"version": version})
+
+    assert refused.status_code == 409
+    assert "someone changed this artifact" in html(refused).select_one(".alert-error").get_text()
+    assert manager.find_by_id(artifact.id) is not None
+    again = html(refused).select_one("input[name=version]")["value"]
+    assert post_form(client, f"/artifacts/{artifact.id}/delete", {"version": again}).status_code == 302
+    assert manager.find_by_id(artifact.id) is None
+
+
 def test_edit_of_a_missing_artifact_is_a_404(client):
     assert client.get("/artifacts/01K9ZQ4M7E2V6S3T8W5X0Y1Z2A/edit").status_code == 404
 

@@ -235,4 +235,6 @@ class MoveForm(FlaskForm):
 
 
 class ConfirmForm(FlaskForm):
-    """A POST button with nothing but its CSRF token (delete)."""
+    """A POST button (delete): its CSRF token, and the version of the artifact it confirms."""
+
+    version = HiddenField()

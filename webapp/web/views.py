@@ -317,9 +317,17 @@ def artifact_delete(artifact_id: str) -> tuple[str, int] | BaseResponse:
     artifact = manager.get(artifact_id)
     form = ConfirmForm()
     status = 200
-    if form.validate_on_submit():
+    if request.method == "GET":
+        form.version.data = artifact.version
+    elif form.validate_on_submit():
         try:
-            manager.delete(artifact.id)
+            manager.delete(artifact.id, if_match=form.version.data or None)
+        except ArtifactChangedError:
+            form.form_errors.append(
+                "Not deleted: someone changed this artifact after you opened this page. "
+                "Look at its current data, then confirm again if it should still go."
+            )
+            form.version.data, status = artifact.version, 409
         except ArtifactError as error:
             _form_refused(form, error)
             status = error.status
