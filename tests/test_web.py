@@ -578,6 +578,47 @@ def test_move_with_empty_parent_makes_a_root(client, manager, lineage):
     assert (manager.get(lineage["model"].id).level, manager.get(lineage["predictions"].id).level) == (0, 1)
 
 
+def test_move_page_offers_the_tree_to_pick_a_new_parent(client, lineage, make_artifact):
+    other = make_artifact(name="other experiment")
+    model = lineage["model"]
+    soup = html(client.get(f"/artifacts/{model.id}/move"))
+
+    picker = soup.select_one(".picker")
+    rows = {row["id"].removeprefix("node-"): row for row in picker.select("li.node")}
+    assert set(rows) == {str(lineage["experiment"].id), str(other.id)}  # the roots
+    offered = rows[str(other.id)].select_one("form")
+    assert offered["action"] == f"/artifacts/{model.id}/move"
+    assert offered.select_one("input[name=parent_id]")["value"] == str(other.id)
+    assert offered.select_one("input[name=csrf_token]") is not None
+    # The experiment is the model's parent: it can be opened (to pick a sibling), not offered.
+    experiment = rows[str(lineage["experiment"].id)]
+    assert experiment.select_one("form") is None and "its current parent" in experiment.get_text()
+    assert experiment.select_one("button.twisty")["hx-get"] == (
+        f"/artifacts/{lineage['experiment'].id}/children?move={model.id}"
+    )
+
+
+def test_picker_fragments_offer_children_but_never_open_the_moving_artifact(client, lineage, make_artifact):
+    model = lineage["model"]
+    sibling = make_artifact(lineage["experiment"], name="sibling model")
+    fragment = html(client.get(
+        f"/artifacts/{lineage['experiment'].id}/children?move={model.id}", headers={"HX-Request": "true"}
+    ))
+    rows = {row["id"].removeprefix("node-"): row for row in fragment.select("li.node")}
+    assert set(rows) == {str(model.id), str(sibling.id)}
+    assert rows[str(sibling.id)].select_one("input[name=parent_id]")["value"] == str(sibling.id)
+    moving = rows[str(model.id)]  # it has a child, but none of its descendants may become its parent
+    assert moving.select_one("button.twisty") is None and moving.select_one("form") is None
+    assert "the artifact you are moving" in moving.get_text()
+
+
+def test_picker_fragment_for_an_unknown_artifact_is_a_404(client, lineage):
+    response = client.get(
+        f"/artifacts/{lineage['experiment'].id}/children?move=01K9ZQ4M7E2V6S3T8W5X0Y1Z2A", headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 404
+
+
 @pytest.mark.parametrize(
     ("target", "message"),
     [

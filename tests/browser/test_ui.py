@@ -127,6 +127,36 @@ def test_create_expand_collapse_edit_and_delete(page, watch, live_server, databa
     assert watch.dialogs == []
 
 
+def test_move_by_picking_the_new_parent_in_the_tree(page, watch, live_server, screenshots):
+    api = f"{live_server}/api/v1/artifacts"
+
+    def create(data: dict[str, Any], parent: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = {"data": data, **({"parent_id": parent["id"]} if parent else {})}
+        response = requests.post(api, json=body, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    experiment = create({"experiment_name": "picker run"})
+    model = create({"model_type": "Ridge"}, experiment)
+    create({"prediction_date": "2025-10-20"}, model)
+    better = create({"model_type": "Lasso"}, experiment)
+
+    page.goto(f"{live_server}/artifacts/{model['id']}/move")
+    with page.expect_response(lambda r: f"move={model['id']}" in r.url):
+        node(page, "picker run").locator(".twisty").first.click()
+    settled(page)
+    moving = node(page, "Ridge")
+    expect(moving).to_contain_text("the artifact you are moving")
+    expect(moving.locator(".twisty")).to_have_count(0)  # its own subtree is never offered
+    page.screenshot(path=str(screenshots / "move-picker.png"), full_page=True)
+    node(page, "Lasso").get_by_role("button", name="Move it under Lasso").click()
+
+    expect(page.locator(".flash-success")).to_have_text("Moved “Ridge”: it is now a predictions.")
+    moved = requests.get(f"{api}/{model['id']}", timeout=10).json()
+    assert (moved["parent_id"], moved["level"]) == (better["id"], 2)
+    assert watch.dialogs == []
+
+
 def test_live_filter_swaps_the_listing(page, watch, live_server):
     for name in ("weather_forecast", "sales_forecast", "inventory"):
         requests.post(f"{live_server}/api/v1/artifacts", json={"data": {"name": name}}, timeout=10).raise_for_status()

@@ -37,6 +37,7 @@ from webapp.web.forms import ArtifactForm, ConfirmForm, MoveForm
 bp = Blueprint("web", __name__)
 
 CHILD_PAGE_SIZE = 50
+PICKER_ROOTS = 50  # roots offered by the move page's tree; the text search finds the others
 MAX_PAGE = 1_000_000  # keeps OFFSET far inside a 64-bit integer whatever the query string says
 MAX_QUERY_LENGTH = 200
 EDITABLE_JSON_CHARS = 2_000_000  # bigger data is edited through the API, not a textarea
@@ -128,6 +129,18 @@ def _children(artifact_id: str, page: int) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Picking:
+    """A tree shown to choose a new parent for `artifact` (the move page's tree picker)."""
+
+    artifact: str  # its id: it is shown but not offered, and not opened (no descendant may be picked)
+    parent: str | None  # its current parent: shown as such instead of offered
+
+
+def _picking(artifact: ArtifactOut) -> Picking:
+    return Picking(str(artifact.id), str(artifact.parent_id) if artifact.parent_id else None)
+
+
 def _form_refused(form: Any, error: ArtifactError) -> None:
     """Show the manager's refusal on the form (the user's input stays in the fields)."""
     form.form_errors.append(error.detail)
@@ -174,7 +187,9 @@ def artifact_children(artifact_id: str) -> str | BaseResponse:
     if not _is_fragment_request():
         return redirect(url_for("web.artifact_detail", artifact_id=artifact_id, page=page if page > 1 else None)
                         + "#children")
-    return render_template("artifacts/_children.html", **_children(artifact_id, page))
+    moving = request.args.get("move")
+    picking = _picking(get_manager().get(moving)) if moving else None
+    return render_template("artifacts/_children.html", picking=picking, **_children(artifact_id, page))
 
 
 @bp.get("/artifacts/<artifact_id>/value")
@@ -304,9 +319,11 @@ def artifact_move(artifact_id: str) -> tuple[str, int] | BaseResponse:
     if q:
         found = manager.list_page(1, 20, text=q, newest_first=True).items
         candidates = [a for a in found if a.id != artifact.id]
+    roots = manager.list_page(1, PICKER_ROOTS, roots_only=True, newest_first=True)
     return render_template(
         "artifacts/move.html", form=form, artifact=artifact, q=q, candidates=candidates,
         ancestors=manager.ancestors(artifact.id), refused=status == 422,
+        roots=_tree_nodes(roots.items), total_roots=roots.total, picking=_picking(artifact),
     ), status
 
 
