@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -10,7 +11,7 @@ import subprocess
 import pytest
 import requests
 
-from tests.conftest import gunicorn_server
+from tests.conftest import ROOT, gunicorn_server
 
 
 @pytest.fixture
@@ -80,3 +81,32 @@ def test_spec_curl_commands_verbatim(server):
     tree = json.loads(result.stdout)
     assert tree["level"] == 0 and tree["data"] == {"experiment": "test"}
     assert [(c["level"], c["data"]) for c in tree["children"]] == [(1, {"model": "trained"})]
+
+
+def readme_block(containing: str) -> str:
+    """The README's ```bash block that contains `containing` (so the README stays true)."""
+    text = (ROOT / "README.md").read_text()
+    blocks = [block.split("\n", 1)[1] for block in text.split("```bash")[1:]]
+    (block,) = [block.split("```", 1)[0] for block in blocks if containing in block.split("```", 1)[0]]
+    return block
+
+
+@pytest.mark.skipif(not shutil.which("curl"), reason="apt-get install curl")
+def test_readme_if_match_commands_refuse_a_stale_write(server):
+    api = f"{server}/api/v1/artifacts"
+    child_id = requests.post(api, json={"data": {"model": "trained"}}, timeout=10).json()["id"]
+    script = readme_block('-H "If-Match: $ETAG"').replace("http://localhost:8000", server)
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=60,
+        env={"PATH": os.environ["PATH"], "CHILD_ID": child_id},
+    )
+    assert result.returncode == 0, result.stderr
+    decoder, answers, rest = json.JSONDecoder(), [], result.stdout.strip()
+    while rest:
+        answer, end = decoder.raw_decode(rest)
+        answers.append(answer)
+        rest = rest[end:].strip()
+    updated, refused = answers
+    assert updated["data"] == {"model": "tuned"}
+    assert (refused["status"], refused["type"]) == (412, "urn:artifact-store:error:changed")
+    assert requests.get(f"{api}/{child_id}", timeout=10).json()["data"] == {"model": "tuned"}
