@@ -48,6 +48,19 @@ def test_create_child_computes_level_and_ignores_client_level(client):
     assert (child["parent_id"], child["level"]) == (root["id"], 1)
 
 
+def test_numbers_read_back_as_they_were_written(client):
+    """Floats stay floats and integers integers, also where PostgreSQL's jsonb writes 1e+20 in full."""
+    data = {"big": 1e20, "avogadro": 6.02e23, "huge": -1e300, "small": 1e-7, "tenth": 0.1, "whole": 1.0,
+            "integer": 10**20, "nested": [{"x": 1.5e16, "y": 7}], "text": "1e+20"}
+    created = create(client, data)
+    fetched = json.loads(client.get(f"{API}/{created['id']}").data)["data"]
+    in_tree = json.loads(client.post(f"{API}/$tree", json={"root_id": created["id"]}).data)["data"]
+    for read in (fetched, in_tree):
+        assert read == data
+        assert {key: type(value) for key, value in read.items()} == {key: type(value) for key, value in data.items()}
+        assert type(read["nested"][0]["x"]) is float
+
+
 def test_create_with_client_id_and_conflict(client):
     chosen = str(ULID())
     assert create(client, id=chosen)["id"] == chosen

@@ -72,10 +72,43 @@ def _begin_sqlite(connection: Any) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+def dump_json(value: Any) -> str:
+    """`value` as JSON text for the `data` column, such that every number reads back as it was.
+
+    PostgreSQL's jsonb keeps numbers as `numeric`, which writes 1e+20 back as
+    100000000000000000000: a float would come back an int. Floats that Python writes
+    with a positive exponent (|x| >= 1e16, all of them whole numbers) are therefore
+    written out in full with a ".0", which numeric keeps, and which reads back as the
+    very same float. (The standard library's encoder only, and only for such values:
+    the fast C encoder cannot format floats differently.)
+    """
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    if "e+" not in text:  # no such float (the text may only hold "e+" in a string)
+        return text
+    return "".join(_WHOLE_FLOAT_ENCODER.iterencode(value))
+
+
+def _float_in_full(number: float) -> str:
+    text = float.__repr__(number)
+    return f"{int(number)}.0" if "e+" in text else text
+
+
+class _WholeFloatEncoder(json.JSONEncoder):
+    def iterencode(self, o: Any, _one_shot: bool = False) -> Any:
+        # json's own pure-Python encoder, given a float formatter that spells big floats out.
+        return json.encoder._make_iterencode(  # type: ignore[attr-defined]
+            {}, self.default, json.encoder.py_encode_basestring, self.indent, _float_in_full,
+            self.key_separator, self.item_separator, self.sort_keys, self.skipkeys, _one_shot,
+        )(o, 0)
+
+
+_WHOLE_FLOAT_ENCODER = _WholeFloatEncoder(ensure_ascii=False, allow_nan=False)
+
+
 def engine_options(url: str) -> dict[str, Any]:
     """Options shared by scripts and the Flask app."""
     return {
-        "json_serializer": lambda value: json.dumps(value, ensure_ascii=False, allow_nan=False),
+        "json_serializer": dump_json,
         "pool_pre_ping": not url.startswith("sqlite"),
     }
 
