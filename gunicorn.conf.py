@@ -16,6 +16,9 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
+import subprocess
+import sys
+from typing import Any
 
 
 def _bind() -> str:
@@ -80,6 +83,28 @@ SHARED_LIBRARIES = (
 )
 
 
-def on_starting(server: object) -> None:
+def on_starting(server: Any) -> None:
     for name in SHARED_LIBRARIES:
         importlib.import_module(name)
+    if not _upgrade_schema():
+        raise RuntimeError("the app could not start or bring its database schema up to date (see above)")
+
+
+def on_reload(server: Any) -> None:
+    """SIGHUP: new code may bring new migrations; run them before the new workers start."""
+    if not _upgrade_schema():
+        server.log.error("The schema upgrade failed (see above); new workers start on the old schema")
+
+
+def _upgrade_schema() -> bool:
+    """Migrate once, here in the master, before any worker starts.
+
+    Then no worker has to touch the schema (each one only checks it is current), so a
+    worker that gunicorn recycles or replaces while the database is down still boots and
+    answers 503, instead of failing to boot, which makes gunicorn stop altogether. It runs
+    in a child process so the master never imports the app: SIGHUP still reloads its code.
+    """
+    if os.environ.get("AUTO_MIGRATE", "1").lower() in {"0", "false", "no"}:
+        return True
+    command = [sys.executable, "-m", "flask", "--app", "webapp", "init-db"]
+    return subprocess.run(command, stdout=subprocess.DEVNULL, check=False).returncode == 0

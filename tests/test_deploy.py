@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import runpy
 import secrets
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import requests
 from alembic.script import ScriptDirectory
 
 from tests.conftest import ROOT, gunicorn_server
+from tests.test_crash import children_of
 from tests.helpers import assert_problem
 from webapp import create_app
 from webapp.config import from_environment
@@ -87,6 +90,43 @@ def test_the_gunicorn_master_loads_the_libraries_so_workers_boot_fast(tmp_path):
     with gunicorn_server(f"sqlite:///{tmp_path / 'db.sqlite'}", workers=1, args=("--pid", str(pid_file))):
         master_maps = Path(f"/proc/{pid_file.read_text().strip()}/maps").read_text()
     assert "/pandas/_libs/" in master_maps and "/pyarrow/" in master_maps
+
+
+@pytest.mark.slow
+def test_a_worker_replaced_while_the_database_is_gone_boots_and_answers_503(tmp_path):
+    """A worker that failed to boot would make gunicorn stop the whole server."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    pid_file = tmp_path / "gunicorn.pid"
+    with gunicorn_server(f"sqlite:///{folder / 'store.sqlite'}", workers=1, args=("--pid", str(pid_file))) as base:
+        master = int(pid_file.read_text())
+        (worker,) = children_of(master)
+        folder.rename(tmp_path / "elsewhere")  # the database can no longer be opened
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while not [pid for pid in children_of(master) if pid != worker]:
+            assert time.monotonic() < deadline, "gunicorn did not start a new worker"
+            time.sleep(0.1)
+        unavailable = requests.get(f"{base}/api/v1/artifacts", timeout=10)
+        assert unavailable.status_code == 503 and unavailable.headers["Retry-After"] == "5"
+        assert unavailable.headers["Content-Type"] == "application/problem+json"
+        assert requests.get(f"{base}/", timeout=10).status_code == 503
+        (tmp_path / "elsewhere").rename(folder)  # back: the same worker serves again
+        assert requests.post(f"{base}/api/v1/artifacts", json={"data": {}}, timeout=10).status_code == 201
+        assert requests.get(f"{base}/health", timeout=10).status_code == 200
+
+
+def test_gunicorn_refuses_to_start_when_the_schema_cannot_be_brought_up_to_date(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", "127.0.0.1:0", "--workers", "1"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'missing' / 'store.sqlite'}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "could not start or bring its database schema up to date" in result.stderr
 
 
 # Secret key ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.exc import OperationalError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.config import PROXY_HEADERS, Defaults, check_secret_key, from_environment, load_secret_key
@@ -68,5 +69,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     errors.register_error_handlers(app)
     cli.register_commands(app)
     if app.config["AUTO_MIGRATE"]:
-        upgrade_schema(app)  # zero set-up: a fresh or older database is brought up to date
+        try:
+            upgrade_schema(app)  # zero set-up: a fresh or older database is brought up to date
+        except OperationalError as error:
+            # A gunicorn worker that (re)starts while the database is down must still come
+            # up: one that fails to boot makes gunicorn stop the whole server. It answers
+            # 503 until the database is back (gunicorn.conf.py migrates before any worker).
+            app.logger.error("The database is unavailable, its schema was not checked: %s", error.orig or error)
     return app

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from webapp.artifacts.errors import ArtifactError
@@ -14,6 +15,7 @@ from webapp.extensions import db
 log = logging.getLogger(__name__)
 
 API_PREFIXES = ("/api/", "/health")
+RETRY_AFTER_SECONDS = 5
 
 
 def wants_problem_json() -> bool:
@@ -57,6 +59,23 @@ def _handle_http_error(error: HTTPException) -> Any:
     return render_error_page(status, error.name, error.description)
 
 
+def _handle_database_unavailable(error: OperationalError) -> Any:
+    """The database does not answer (down, restarting, unreachable, locked past the busy
+    timeout): a 503 that tells clients to retry, not a 500 that suggests a bug."""
+    log.warning("database unavailable on %s %s: %s", request.method, request.path, error.orig or error)
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:  # the connection is gone: the database rolled the transaction back
+        db.session.invalidate()
+    detail = "The database is not available right now; try again shortly."
+    if wants_problem_json():
+        response = problem(503, "Service Unavailable", detail)
+    else:
+        response = current_app.make_response(render_error_page(503, "Service Unavailable", detail))
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def _handle_unexpected(error: Exception) -> Any:
     log.exception("Unhandled error on %s %s", request.method, request.path)
     db.session.rollback()
@@ -66,4 +85,5 @@ def _handle_unexpected(error: Exception) -> Any:
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(ArtifactError, _handle_domain_error)
     app.register_error_handler(HTTPException, _handle_http_error)
+    app.register_error_handler(OperationalError, _handle_database_unavailable)
     app.register_error_handler(Exception, _handle_unexpected)
