@@ -86,14 +86,19 @@ SHARED_LIBRARIES = (
 def on_starting(server: Any) -> None:
     for name in SHARED_LIBRARIES:
         importlib.import_module(name)
-    if not _upgrade_schema():
+    if _migrating() and not _upgrade_schema():
         raise RuntimeError("the app could not start or bring its database schema up to date (see above)")
+    server.log.info("Database schema is up to date" if _migrating() else "AUTO_MIGRATE=0: schema not checked")
 
 
 def on_reload(server: Any) -> None:
     """SIGHUP: new code may bring new migrations; run them before the new workers start."""
-    if not _upgrade_schema():
+    if _migrating() and not _upgrade_schema():
         server.log.error("The schema upgrade failed (see above); new workers start on the old schema")
+
+
+def _migrating() -> bool:
+    return os.environ.get("AUTO_MIGRATE", "1").lower() not in {"0", "false", "no"}
 
 
 def _upgrade_schema() -> bool:
@@ -104,7 +109,5 @@ def _upgrade_schema() -> bool:
     answers 503, instead of failing to boot, which makes gunicorn stop altogether. It runs
     in a child process so the master never imports the app: SIGHUP still reloads its code.
     """
-    if os.environ.get("AUTO_MIGRATE", "1").lower() in {"0", "false", "no"}:
-        return True
     command = [sys.executable, "-m", "flask", "--app", "webapp", "init-db"]
     return subprocess.run(command, stdout=subprocess.DEVNULL, check=False).returncode == 0
