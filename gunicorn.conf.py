@@ -86,9 +86,12 @@ SHARED_LIBRARIES = (
 def on_starting(server: Any) -> None:
     for name in SHARED_LIBRARIES:
         importlib.import_module(name)
-    if _migrating() and not _upgrade_schema():
+    if not _migrating():
+        server.log.info("AUTO_MIGRATE=0: schema not checked")
+    elif _upgrade_schema():
+        server.log.info("Database schema is up to date")
+    else:
         raise RuntimeError("the app could not start or bring its database schema up to date (see above)")
-    server.log.info("Database schema is up to date" if _migrating() else "AUTO_MIGRATE=0: schema not checked")
 
 
 def on_reload(server: Any) -> None:
@@ -98,6 +101,8 @@ def on_reload(server: Any) -> None:
 
 
 def _migrating() -> bool:
+    # As webapp/config.py reads AUTO_MIGRATE; not imported from there, as the master must
+    # not import the app (see _upgrade_schema).
     return os.environ.get("AUTO_MIGRATE", "1").lower() not in {"0", "false", "no"}
 
 

@@ -70,9 +70,9 @@ class ArtifactRepository:
             return
         transaction = self.session.get_transaction()
         held = self.session.info.get("write_lock")
-        if held is not None and held[0] is transaction and (held[1] or not exclusive):
-            return  # already held in this mode, or a stronger one
         if held is not None and held[0] is transaction:
+            if held[1] or not exclusive:
+                return  # already held in this mode, or a stronger one
             # Two transactions that both upgraded would wait for each other forever.
             raise RuntimeError("a transaction holding the shared write lock cannot upgrade it")
         lock = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared

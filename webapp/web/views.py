@@ -339,12 +339,12 @@ def artifact_delete(artifact_id: str) -> tuple[str, int] | BaseResponse:
     elif form.validate_on_submit():
         try:
             manager.delete(artifact.id, if_match=form.version.data or None)
-        except ArtifactChangedError:
+        except ArtifactChangedError as error:
             form.form_errors.append(
                 "Not deleted: someone changed this artifact after you opened this page. "
                 "Look at its current data, then confirm again if it should still go."
             )
-            form.version.data, status = artifact.version, 409
+            form.version.data, status = error.current_version, 409
         except ArtifactError as error:
             _form_refused(form, error)
             status = error.status
