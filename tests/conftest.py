@@ -53,13 +53,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def app_config(database_url: str) -> dict[str, Any]:
+def app_config(request: pytest.FixtureRequest, database_url: str) -> dict[str, Any]:
+    """The test app's settings; a module or test adds its own with
+    `pytest.mark.app_config(KEY=value)` (overriding this fixture would lose the database parameter)."""
+    overrides = {k: v for marker in reversed(list(request.node.iter_markers("app_config"))) for k, v in marker.kwargs.items()}
     return {
         "TESTING": True,
         "SECRET_KEY": "test",
         "WTF_CSRF_ENABLED": False,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "AUTO_MIGRATE": False,  # create_all() below is faster; test_app proves the migrations
+        **overrides,
     }
 
 

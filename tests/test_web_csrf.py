@@ -11,9 +11,7 @@ from bs4 import BeautifulSoup
 from tests.test_web import textarea_value
 
 
-@pytest.fixture
-def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
-    return {**app_config, "WTF_CSRF_ENABLED": True}
+pytestmark = pytest.mark.app_config(WTF_CSRF_ENABLED=True)
 
 
 def soup_of(response: Any) -> BeautifulSoup:
