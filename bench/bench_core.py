@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from webapp.artifacts import ArtifactIn, ArtifactManager, ArtifactRepository, open_session  # noqa: E402
+from webapp.artifacts.database import database_url  # noqa: E402
 
 MODELS, PREDICTIONS = 10, 999  # 1 + 10 + 10 × 999 = 10,001 nodes; each model subtree is 1,000 nodes
 
@@ -165,9 +166,7 @@ def main() -> None:
         raise SystemExit("wrk is needed: apt-get install wrk")
 
     directory = Path(tempfile.mkdtemp(prefix="artifact-bench-"))
-    url = args.database_url or f"sqlite:///{directory / 'bench.db'}"
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    url = database_url(args.database_url or f"sqlite:///{directory / 'bench.db'}")
     print(f"seeding {1 + MODELS + MODELS * PREDICTIONS} nodes into {url} …", flush=True)
     tree = seed(url)
     process, base = start_gunicorn(url, args.workers, args.worker_class)

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from webapp.artifacts import ArtifactIn, ArtifactManager, ArtifactRepository  # noqa: E402
-from webapp.artifacts.database import open_session  # noqa: E402
+from webapp.artifacts.database import database_url, open_session  # noqa: E402
 
 WIDE, MODELS, LEAVES = 10_000, 100, 99
 HX = {"HX-Request": "true"}
@@ -77,8 +77,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
-        url = args.database_url or f"sqlite:///{Path(directory) / 'bench.sqlite'}"
-        url = url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
+        url = database_url(args.database_url or f"sqlite:///{Path(directory) / 'bench.sqlite'}")
         print(f"seeding {1 + WIDE + 1 + MODELS * (1 + LEAVES):,} nodes into {url.split(':')[0]} …", flush=True)
         started = time.perf_counter()
         ids = seed(url)

@@ -17,20 +17,17 @@ import requests
 from sqlalchemy import create_engine, text
 
 from webapp import create_app
-from webapp.artifacts import ArtifactIn, ArtifactManager, ArtifactOut, ArtifactRepository, Base
+from webapp.artifacts import ArtifactIn, ArtifactManager, ArtifactOut, Base
+from webapp.artifacts import database
 from webapp.extensions import db
-from webapp.services import hierarchy_from_config
+from webapp.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
 
 def postgres_url() -> str:
-    url = os.environ["TEST_DATABASE_URL"]
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url.removeprefix(prefix)
-    return url
+    return database.database_url(os.environ["TEST_DATABASE_URL"])
 
 
 def reset_postgres(url: str) -> None:
@@ -89,12 +86,17 @@ def runner(app: Any) -> Any:
 
 
 @pytest.fixture
-def manager(app: Any) -> Iterator[ArtifactManager]:
-    """A manager on its own session, the way a script would use one."""
+def store(app: Any) -> Iterator[Store]:
+    """A Store on its own session, the way a script would use one."""
     with app.app_context():
-        session = db.session()
-        yield ArtifactManager(ArtifactRepository(session), hierarchy=hierarchy_from_config())
-        session.close()
+        store = Store(db.session(), app.extensions["store_policy"])
+        yield store
+        store.close()
+
+
+@pytest.fixture
+def manager(store: Store) -> ArtifactManager:
+    return store.artifacts
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from webapp.extensions import db
 def test_config_overrides_reach_the_app(app_config):
     app = create_app({**app_config, "ARTIFACT_HIERARCHY": "documents"})
     assert app.config["TESTING"] is True
-    assert app.extensions["artifact_hierarchy"].name == "documents"
+    assert app.extensions["store_policy"].hierarchy.name == "documents"
 
 
 def test_hierarchy_comes_from_the_environment(monkeypatch):

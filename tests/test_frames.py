@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,6 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp import create_app
 from webapp.artifacts import (
-    ArtifactFrame,
     ArtifactHierarchy,
     ArtifactIn,
     ArtifactManager,
@@ -31,17 +31,19 @@ from webapp.artifacts import (
     InvalidULIDError,
     PandasDataFrame,
 )
-from webapp.artifacts import frames
-from webapp.artifacts.frames import (
+from webapp.frames import (
+    ArtifactFrame,
     CSVTooLargeError,
     FrameCache,
     FrameNotFoundError,
+    FrameRepository,
     FrameService,
     InvalidCSVError,
     csv_chunks,
     json_chunks,
     parse_csv,
 )
+from webapp.frames import tables as frames
 from webapp.artifacts.schemas import restore_dtypes
 from webapp.database import upgrade_schema
 from webapp.extensions import db
@@ -103,9 +105,14 @@ def frame_count(session: Any) -> int:
     return session.scalar(select(func.count()).select_from(ArtifactFrame))
 
 
+def frame_service(manager: ArtifactManager, cache: FrameCache | None = None) -> FrameService:
+    """A table service over `manager` (and its policy), as the Store builds one."""
+    return FrameService(FrameRepository(manager.session), manager, cache or FrameCache())
+
+
 @pytest.fixture
 def service(manager: ArtifactManager) -> FrameService:
-    return FrameService(manager, FrameCache())
+    return frame_service(manager)
 
 
 def upload(service: FrameService, content: bytes, name: str = "sample.csv", **kwargs: Any) -> Any:
@@ -258,7 +265,8 @@ def test_bad_files_are_refused_and_nothing_is_stored(service, manager, content, 
 
 
 def test_a_file_above_the_limit_is_refused(manager):
-    service = FrameService(manager, max_upload_bytes=100)
+    limited = ArtifactManager(manager.repo, policy=replace(manager.policy, max_upload_bytes=100))
+    service = frame_service(limited)
     with pytest.raises(CSVTooLargeError) as refused:
         upload(service, sample_csv())
     assert refused.value.status == 413 and "100 bytes" in refused.value.detail
@@ -286,7 +294,7 @@ def test_a_refused_hierarchy_level_stores_nothing(manager):
     flat = ArtifactManager(ArtifactRepository(manager.session), hierarchy=ArtifactHierarchy(name="flat", max_depth=1))
     root = flat.save(ArtifactIn(data={"name": "root"}))
     with pytest.raises(HierarchyDepthError):
-        upload(FrameService(flat), sample_csv(), parent_id=root.id)
+        upload(frame_service(flat), sample_csv(), parent_id=root.id)
     assert flat.count() == 1 and frame_count(manager.session) == 0
 
 
@@ -296,8 +304,9 @@ def test_artifact_and_companion_rows_commit_together(manager):
         artifact_id="01ARZ3NDEKTSV4RRFFQ69G5FAV",  # no such artifact: the foreign key refuses it
         source_sha256="0" * 64, row_count=0, column_count=0, dtypes={}, size_bytes=0, content=b"",
     )  # fmt: skip
-    with pytest.raises(IntegrityError):
-        manager.create(ArtifactIn(data={"name": "x"}), companions=lambda _id: [orphan])
+    with pytest.raises(IntegrityError), manager.work.writing():
+        manager.create(ArtifactIn(data={"name": "x"}))
+        FrameRepository(manager.session).add(orphan)
     assert manager.count() == 0
 
 
@@ -326,7 +335,7 @@ def test_migrations_create_the_frame_table_with_a_cascading_key(app_config):
         assert key["referred_table"] == "artifacts" and key["constrained_columns"] == ["artifact_id"]
         assert key["options"].get("ondelete") == "CASCADE"
         manager = ArtifactManager(ArtifactRepository(db.session()))
-        artifact = upload(FrameService(manager), sample_csv())
+        artifact = upload(frame_service(manager), sample_csv())
         manager.delete(artifact.id)
         assert frame_count(db.session) == 0
         db.session.remove()
@@ -362,7 +371,7 @@ def test_sorted_pages_follow_pandas_stable_sort_with_missing_values_last(service
 def test_pages_read_only_the_row_groups_they_show(service, monkeypatch):
     monkeypatch.setattr(frames, "PARQUET_ROW_GROUP", 16)  # 120 rows in 8 row groups
     artifact = upload(service, sample_csv())
-    cold = FrameService(service.manager, FrameCache()).require_frame(artifact.id)
+    cold = frame_service(service.artifacts).require_frame(artifact.id)
     assert isinstance(cold.rows, bytes) and cold.row_count == SAMPLE_ROWS
     for offset, length in [(0, 16), (10, 20), (15, 50), (100, 50), (119, 5), (120, 5)]:
         rows = frames.rows_of(cold.slice(offset, length))
@@ -397,7 +406,7 @@ def test_rows_are_json_values(service):
 
 def test_a_fresh_process_reads_the_stored_rows(service, manager):
     artifact = upload(service, sample_csv())
-    cold = FrameService(manager, FrameCache())  # another worker: nothing cached
+    cold = frame_service(manager)  # another worker: nothing cached
     loaded = cold.require_frame(artifact.id)
     assert len(cold.cache) == 1
     assert cold.page(loaded, 2, 50, "score", "desc") == service.page(service.require_frame(artifact.id), 2, 50, "score", "desc")

@@ -123,8 +123,8 @@ def test_a_body_that_is_not_multipart_is_415(app, client, kwargs):
     assert stored(app) == (0, 0)
 
 
+@pytest.mark.app_config(MAX_UPLOAD_BYTES=1000)
 def test_files_above_the_upload_limit_are_413_and_create_nothing(app, client):
-    app.config["MAX_UPLOAD_BYTES"] = 1000
     # A little over the limit: the service counts the file's bytes.
     body = assert_problem(post_csv(client, b"a,b\n" + b"1,2\n" * 250), 413, "too-large")
     assert "1,000 bytes" in body["detail"]

@@ -203,8 +203,8 @@ def test_a_refused_child_upload_keeps_its_parent(client, make_artifact):
     assert "experiment" in soup.find("h1").get_text()
 
 
+@pytest.mark.app_config(MAX_UPLOAD_BYTES=1000)
 def test_a_file_above_the_limit_is_413_on_the_form(app, client):
-    app.config["MAX_UPLOAD_BYTES"] = 1000
     response = post_upload(client, sample_csv(rows=5000))
     assert response.status_code == 413
     assert "larger than the upload limit" in html(response).select_one(".alert-error").get_text()

@@ -90,8 +90,8 @@ def test_api_conforms_to_its_openapi_document(case: Any) -> None:
 API = "/api/v1/artifacts"
 
 
+@pytest.mark.app_config(MAX_PAGE_SIZE=25)
 def test_document_states_the_configured_page_size_limit(app, client):
-    app.config["MAX_PAGE_SIZE"] = 25
     document = client.get("/api/v1/openapi.json").get_json()
     size = next(p for p in document["paths"][API]["get"]["parameters"] if p["name"] == "size")
     assert size["schema"]["maximum"] == 25

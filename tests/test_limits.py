@@ -3,6 +3,8 @@ environment, each answered with a clear 4xx that changes nothing."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 
@@ -28,7 +30,7 @@ def count(client) -> int:
 def test_limits_come_from_the_environment(monkeypatch):
     defaults = from_environment()
     assert (defaults["MAX_CONTENT_LENGTH"], defaults["MAX_JSON_DEPTH"], defaults["MAX_PAGE_SIZE"]) == (
-        64 * 1024 * 1024, 64, 1000,
+        64 * 1024 * 1024, 256, 1000,
     )
     monkeypatch.setenv("MAX_CONTENT_LENGTH", "2048")
     monkeypatch.setenv("MAX_JSON_DEPTH", "8")
@@ -94,8 +96,8 @@ def test_gunicorn_refuses_a_streamed_body_over_the_limit(database_url):
 # Nesting depth ------------------------------------------------------------------------
 
 
+@pytest.mark.app_config(MAX_JSON_DEPTH=5)
 def test_data_nested_to_the_limit_is_accepted_and_one_level_more_is_422(app, client, make_artifact):
-    app.config["MAX_JSON_DEPTH"] = 5
     assert client.post(API, json={"data": nested(5)}).status_code == 201
     problem = assert_problem(client.post(API, json={"data": nested(6)}), 422, "validation")
     assert problem["errors"] == [
@@ -107,8 +109,8 @@ def test_data_nested_to_the_limit_is_accepted_and_one_level_more_is_422(app, cli
     assert count(client) == 2
 
 
+@pytest.mark.app_config(MAX_JSON_DEPTH=3)
 def test_lists_count_as_levels_too(app, client):
-    app.config["MAX_JSON_DEPTH"] = 3
     assert client.post(API, json={"data": {"x": [[1]]}}).status_code == 201
     assert_problem(client.post(API, json={"data": {"x": [[[1]]]}}), 422, "validation")
 
@@ -123,8 +125,8 @@ def test_nesting_too_deep_to_parse_is_400_not_a_crash(client):
 # Page size ----------------------------------------------------------------------------
 
 
+@pytest.mark.app_config(MAX_PAGE_SIZE=3)
 def test_page_size_up_to_the_limit_is_served_and_above_is_422(app, client, make_artifact):
-    app.config["MAX_PAGE_SIZE"] = 3
     for n in range(4):
         make_artifact(n=n)
     page = client.get(f"{API}?size=3").get_json()
@@ -133,3 +135,42 @@ def test_page_size_up_to_the_limit_is_served_and_above_is_422(app, client, make_
     assert problem["errors"] == [
         {"loc": ["query", "size"], "msg": "Input should be less than or equal to 3", "type": "less_than_equal"}
     ]
+
+
+def nested_objects(levels: int) -> dict:
+    data: dict = {}
+    cursor = data
+    for _ in range(levels - 1):
+        cursor["n"] = {}
+        cursor = cursor["n"]
+    return data
+
+
+def test_the_default_limit_takes_256_levels_through_every_door(client, manager):
+    """Accepted by the API, read back by get, tree and expand, shown and edited on the pages."""
+    data = nested_objects(256)
+    created = client.post("/api/v1/artifacts", json={"data": data})
+    assert created.status_code == 201, created.get_data(as_text=True)
+    artifact_id = created.get_json()["id"]
+    assert client.get(f"/api/v1/artifacts/{artifact_id}").get_json()["data"] == data
+    assert client.get(f"/api/v1/artifacts/{artifact_id}/$tree").get_json()["data"] == data
+    assert client.get(f"/api/v1/artifacts/{artifact_id}/$expand").get_json()["data"] == data
+    assert client.get(f"/artifacts/{artifact_id}").status_code == 200
+    assert client.get(f"/artifacts/{artifact_id}/edit").status_code == 200
+    saved = client.post(f"/artifacts/{artifact_id}/edit", data={"mode": "json", "data_json": json.dumps(data)})
+    assert saved.status_code == 302
+
+
+def test_one_level_more_is_refused_by_every_door_and_changes_nothing(client, manager):
+    root = client.post("/api/v1/artifacts", json={"data": {"name": "kept"}}).get_json()
+    too_deep = nested_objects(257)
+    problem = assert_problem(client.post("/api/v1/artifacts", json={"data": too_deep}), 422, "validation")
+    assert problem["errors"][0]["loc"] == ["body", "data"]
+    put = client.put(f"/api/v1/artifacts/{root['id']}", json={"data": too_deep})
+    assert_problem(put, 422, "validation")
+    for url in ("/artifacts/new", f"/artifacts/{root['id']}/edit"):  # the edit used to answer 500
+        response = client.post(url, data={"mode": "json", "data_json": json.dumps(too_deep)})
+        assert response.status_code == 422, url
+        assert "nested deeper than 256 levels" in response.get_data(as_text=True)
+    assert manager.count() == 1
+    assert manager.get(root["id"]).data == {"name": "kept"}

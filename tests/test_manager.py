@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sqlalchemy import event
 from ulid import ULID
@@ -317,7 +319,7 @@ def test_building_a_tree_leaves_the_garbage_collector_as_it_found_it(manager, ma
     assert gc.isenabled()
     seen = []
     label_for = manager.hierarchy.label_for
-    manager.hierarchy = manager.hierarchy.model_copy()
+    manager.policy = replace(manager.policy, hierarchy=manager.hierarchy.model_copy())
     object.__setattr__(manager.hierarchy, "label_for", lambda level: seen.append(gc.isenabled()) or label_for(level))
     manager.build_tree(root.id)
     assert seen == [False, False] and gc.isenabled()

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,10 +18,9 @@ from sqlalchemy import create_engine, select, update
 from tests.test_load import stored_tree
 from webapp import ops
 from webapp.artifacts import Artifact, ArtifactHierarchy, ArtifactIn, ArtifactManager, ArtifactRepository, open_session
-from webapp.artifacts.frame_models import ArtifactFrame
-from webapp.artifacts.frames import FrameService
 from webapp.extensions import db
-from webapp.services import hierarchy_from_config
+from webapp.frames import ArtifactFrame
+from webapp.store import Store
 
 
 @pytest.fixture
@@ -30,9 +30,13 @@ def engine(app: Any) -> Any:
 
 
 @pytest.fixture
-def hierarchy(app: Any) -> ArtifactHierarchy:
-    with app.app_context():
-        return hierarchy_from_config()
+def hierarchy(store: Store) -> ArtifactHierarchy:
+    return store.policy.hierarchy
+
+
+def with_policy(store: Store, **changes: Any) -> Store:
+    """The same session under another policy (a shallower hierarchy, a lower depth limit)."""
+    return Store(store.session, replace(store.policy, **changes))
 
 
 def backdate(manager: ArtifactManager, artifact_id: Any, days: int) -> None:
@@ -51,13 +55,13 @@ def ids(manager: ArtifactManager) -> set[str]:
 # Statistics ---------------------------------------------------------------------------
 
 
-def test_stats_count_levels_trees_and_the_largest(engine, hierarchy, make_artifact):
+def test_stats_count_levels_trees_and_the_largest(store, engine, hierarchy, make_artifact):
     experiment = make_artifact(name="e")
     for n in range(2):
         make_artifact(make_artifact(experiment, name=f"model {n}"), name="predictions")
     big = make_artifact(blob="x" * 5000)
 
-    stats = ops.collect_stats(engine, hierarchy, top=3)
+    stats = ops.collect_stats(store, top=3)
 
     assert (stats.hierarchy, stats.total, stats.trees) == ("ml_pipeline", 6, 2)
     assert stats.by_level == [(0, "experiment", 2), (1, "model", 2), (2, "predictions", 2)]
@@ -69,8 +73,8 @@ def test_stats_count_levels_trees_and_the_largest(engine, hierarchy, make_artifa
     assert "password" not in stats.database
 
 
-def test_stats_of_an_empty_store(engine, hierarchy):
-    stats = ops.collect_stats(engine, hierarchy)
+def test_stats_of_an_empty_store(store, engine, hierarchy):
+    stats = ops.collect_stats(store)
     assert (stats.total, stats.trees, stats.by_level, stats.largest_trees, stats.largest_artifacts) == (0, 0, [], [], [])
 
 
@@ -142,7 +146,7 @@ def test_backup_never_overwrites(engine, tmp_path):
         ops.backup(engine, tmp_path / "missing-directory" / "backup.db")
 
 
-def test_postgres_backup_without_pg_dump_says_how(tmp_path, monkeypatch):
+def test_postgres_backup_without_pg_dump_says_how(store, tmp_path, monkeypatch):
     engine = create_engine("postgresql+psycopg://ops:s3cret@db.example:5432/store")  # never connects
     monkeypatch.setenv("PATH", str(tmp_path))  # no pg_dump to be found
     with pytest.raises(ops.OpsError) as refused:
@@ -168,9 +172,9 @@ def lineage(make_artifact):
     return experiment, model, first, second, other
 
 
-def test_export_lists_the_subtree_parents_first(engine, lineage):
+def test_export_lists_the_subtree_parents_first(store, engine, lineage):
     experiment, model, first, second, _ = lineage
-    document = ops.export_subtree(engine, str(model.id).lower())
+    document = ops.export_subtree(store, str(model.id).lower())
 
     assert (document["format"], document["version"], document["root_id"], document["count"]) == (
         "artifact-store-export", 1, str(model.id), 3,
@@ -183,70 +187,70 @@ def test_export_lists_the_subtree_parents_first(engine, lineage):
     json.dumps(document, allow_nan=False)  # plain JSON
 
 
-def test_export_of_an_unknown_or_malformed_id_is_refused(engine):
+def test_export_of_an_unknown_or_malformed_id_is_refused(store, engine):
     with pytest.raises(ops.OpsError, match="not found"):
-        ops.export_subtree(engine, "01ARZ3NDEKTSV4RRFFQ69G5FAV")
+        ops.export_subtree(store, "01ARZ3NDEKTSV4RRFFQ69G5FAV")
     with pytest.raises(ops.OpsError, match="not a valid ULID"):
-        ops.export_subtree(engine, "nope")
+        ops.export_subtree(store, "nope")
 
 
-def test_export_then_import_restores_ids_links_levels_data_and_times(engine, hierarchy, manager, lineage, tmp_path):
+def test_export_then_import_restores_ids_links_levels_data_and_times(store, engine, hierarchy, manager, lineage, tmp_path):
     experiment, model, first, second, _ = lineage
     before = {a.id: a for a in manager.find_all()}
     path = tmp_path / "model.json"
-    ops.write_json(ops.export_subtree(engine, model.id), path)
+    ops.write_json(ops.export_subtree(store, model.id), path)
     assert manager.delete_subtree(model.id) == 3
 
-    result = ops.import_subtree(engine, ops.read_export(path), hierarchy)
+    result = ops.import_subtree(store, ops.read_export(path))
 
     assert (result.root_id, result.parent_id, result.count) == (str(model.id), str(experiment.id), 3)
     manager.session.rollback()
     assert {a.id: a for a in manager.find_all()} == before  # ids, parents, levels, data, timestamps
 
 
-def test_import_refuses_conflicts_and_changes_nothing(engine, hierarchy, manager, lineage):
+def test_import_refuses_conflicts_and_changes_nothing(store, engine, hierarchy, manager, lineage):
     _, model, first, _, _ = lineage
-    document = ops.export_subtree(engine, model.id)
+    document = ops.export_subtree(store, model.id)
     manager.delete(first.id)  # two of three ids still exist
     before = ids(manager)
     with pytest.raises(ops.OpsError, match=r"2 of the 3 artifacts already exist here .*nothing was imported"):
-        ops.import_subtree(engine, document, hierarchy)
+        ops.import_subtree(store, document)
     assert ids(manager) == before
 
 
-def test_import_as_a_root_or_under_another_parent_recomputes_levels(engine, hierarchy, manager, lineage):
+def test_import_as_a_root_or_under_another_parent_recomputes_levels(store, engine, hierarchy, manager, lineage):
     _, model, first, _, other = lineage
-    document = ops.export_subtree(engine, model.id)
+    document = ops.export_subtree(store, model.id)
     manager.delete_subtree(model.id)
 
-    ops.import_subtree(engine, document, hierarchy, parent=None)
+    ops.import_subtree(store, document, parent=None)
     manager.session.rollback()
     assert (manager.get(model.id).parent_id, manager.get(model.id).level, manager.get(first.id).level) == (None, 0, 1)
 
     manager.delete_subtree(model.id)
-    ops.import_subtree(engine, document, hierarchy, parent=str(other.id))
+    ops.import_subtree(store, document, parent=str(other.id))
     manager.session.rollback()
     assert (manager.get(model.id).parent_id, manager.get(first.id).level) == (other.id, 2)
 
 
-def test_import_refuses_a_missing_parent(engine, hierarchy, manager, lineage):
+def test_import_refuses_a_missing_parent(store, engine, hierarchy, manager, lineage):
     experiment, model, *_ = lineage
-    document = ops.export_subtree(engine, model.id)
+    document = ops.export_subtree(store, model.id)
     manager.delete_subtree(experiment.id)
     before = ids(manager)
     with pytest.raises(ops.OpsError, match=r"parent .* is not in this database.*--as-root"):
-        ops.import_subtree(engine, document, hierarchy)
+        ops.import_subtree(store, document)
     assert ids(manager) == before
 
 
-def test_import_obeys_the_hierarchy_depth_and_rolls_back_everything(app_config, lineage, engine, manager):
+def test_import_obeys_the_hierarchy_depth_and_rolls_back_everything(app_config, lineage, store, manager):
     experiment, model, *_ = lineage
-    document = ops.export_subtree(engine, experiment.id)
+    document = ops.export_subtree(store, experiment.id)
     manager.delete_subtree(experiment.id)
     before = ids(manager)
     shallow = ArtifactHierarchy(name="ml_pipeline", max_depth=2)  # levels 0 and 1 only
     with pytest.raises(ops.OpsError, match="Nothing was imported: Hierarchy 'ml_pipeline' allows levels 0 to 1"):
-        ops.import_subtree(engine, document, shallow)  # the experiment and model fit; predictions do not
+        ops.import_subtree(with_policy(store, hierarchy=shallow), document)  # the experiment and model fit; predictions do not
     assert ids(manager) == before
 
 
@@ -271,25 +275,25 @@ def broken(document: dict[str, Any], change: Any) -> dict[str, Any]:
         (lambda d: d["extras"].update(frames={"x": "not a row"}), None),  # ignored: no such artifact in the file
     ],
 )
-def test_import_validates_every_artifact_like_the_api(engine, hierarchy, manager, lineage, change, message):
+def test_import_validates_every_artifact_like_the_api(store, engine, hierarchy, manager, lineage, change, message):
     _, model, *_ = lineage
-    document = broken(ops.export_subtree(engine, model.id), change)
+    document = broken(ops.export_subtree(store, model.id), change)
     manager.delete_subtree(model.id)
     before = ids(manager)
     if message is None:
-        assert ops.import_subtree(engine, document, hierarchy, max_json_depth=4).count == 3
+        assert ops.import_subtree(with_policy(store, max_json_depth=4), document).count == 3
         return
     with pytest.raises(ops.OpsError, match=message):
-        ops.import_subtree(engine, document, hierarchy, max_json_depth=4)
+        ops.import_subtree(with_policy(store, max_json_depth=4), document)
     assert ids(manager) == before
 
 
-def test_a_cycle_in_the_file_is_refused(engine, hierarchy, lineage):
+def test_a_cycle_in_the_file_is_refused(store, engine, hierarchy, lineage):
     _, model, *_ = lineage
-    document = ops.export_subtree(engine, model.id)
+    document = ops.export_subtree(store, model.id)
     document["artifacts"][0]["parent_id"] = document["artifacts"][1]["id"]  # model under its own child
     with pytest.raises(ops.OpsError, match="one subtree .* found 0"):
-        ops.import_subtree(engine, document, hierarchy)
+        ops.import_subtree(store, document)
 
 
 @pytest.mark.parametrize(
@@ -317,20 +321,20 @@ def test_write_json_never_overwrites(tmp_path):
     assert json.loads(path.read_text()) == {"a": 1}
 
 
-def test_stored_tables_travel_with_their_artifacts(engine, hierarchy, manager, lineage):
+def test_stored_tables_travel_with_their_artifacts(store, engine, hierarchy, manager, lineage):
     experiment, *_ = lineage
-    frames = FrameService(manager)
+    frames = store.frames
     table = frames.create_from_csv(io.BytesIO(b"city,rain\nOslo,1.5\nBergen,7.25\n"), "rain.csv", experiment.id)
     original = frames.load_dataframe(table.id)
-    document = ops.export_subtree(engine, experiment.id)
+    document = ops.export_subtree(store, experiment.id)
     assert list(document["extras"]["frames"]) == [str(table.id)]
     manager.delete_subtree(experiment.id)  # the stored table goes with it (ON DELETE CASCADE)
 
-    result = ops.import_subtree(engine, json.loads(json.dumps(document)), hierarchy)
+    result = ops.import_subtree(store, json.loads(json.dumps(document)))
 
     assert result.extras == {"frames": 1}
     manager.session.rollback()
-    assert FrameService(manager).load_dataframe(table.id).equals(original)
+    assert store.frames.load_dataframe(table.id).equals(original)
 
 
 # Retention ----------------------------------------------------------------------------
@@ -368,8 +372,8 @@ def aged(make_artifact, manager):
     return trees
 
 
-def test_prune_removes_whole_old_subtrees_and_keeps_the_ancestors_of_new_ones(engine, hierarchy, manager, aged, database_url):
-    result = ops.prune(engine, hierarchy, timedelta(days=90))
+def test_prune_removes_whole_old_subtrees_and_keeps_the_ancestors_of_new_ones(store, engine, hierarchy, manager, aged, database_url):
+    result = ops.prune(store, timedelta(days=90))
 
     assert {(s.root_id, s.artifacts) for s in result.subtrees} == {
         (str(aged["old_model"].id), 2),  # with its old predictions; its new sibling's model stays
@@ -380,32 +384,32 @@ def test_prune_removes_whole_old_subtrees_and_keeps_the_ancestors_of_new_ones(en
     stored_tree(database_url)  # nothing orphaned, levels intact
 
 
-def test_prune_by_level_only_takes_subtrees_rooted_there(engine, hierarchy, manager, aged):
-    result = ops.prune(engine, hierarchy, timedelta(days=90), level=1)
+def test_prune_by_level_only_takes_subtrees_rooted_there(store, engine, hierarchy, manager, aged):
+    result = ops.prune(store, timedelta(days=90), level=1)
     assert {s.root_id for s in result.subtrees} == {str(aged["old_model"].id), str(aged["old_child"].id)}
     assert {(s.level, s.label) for s in result.subtrees} == {(1, "model")}
     assert str(aged["old_root"].id) in ids(manager)  # its old child went, the root stays
 
 
-def test_prune_dry_run_reports_the_same_and_deletes_nothing(engine, hierarchy, manager, aged):
+def test_prune_dry_run_reports_the_same_and_deletes_nothing(store, engine, hierarchy, manager, aged):
     before = ids(manager)
-    dry = ops.prune(engine, hierarchy, timedelta(days=90), dry_run=True)
+    dry = ops.prune(store, timedelta(days=90), dry_run=True)
     assert dry.dry_run and dry.artifacts == 4
     assert ids(manager) == before
-    real = ops.prune(engine, hierarchy, timedelta(days=90))
+    real = ops.prune(store, timedelta(days=90))
     assert [(s.root_id, s.artifacts) for s in real.subtrees] == [(s.root_id, s.artifacts) for s in dry.subtrees]
 
 
-def test_prune_with_nothing_old_enough_deletes_nothing(engine, hierarchy, manager, aged):
+def test_prune_with_nothing_old_enough_deletes_nothing(store, engine, hierarchy, manager, aged):
     before = ids(manager)
-    assert ops.prune(engine, hierarchy, timedelta(days=365)).subtrees == []
+    assert ops.prune(store, timedelta(days=365)).subtrees == []
     assert ids(manager) == before
 
 
-def test_prune_takes_stored_tables_along(engine, hierarchy, manager, make_artifact):
+def test_prune_takes_stored_tables_along(store, engine, hierarchy, manager, make_artifact):
     root = make_artifact(name="old")
-    table = FrameService(manager).create_from_csv(io.BytesIO(b"a,b\n1,2\n"), "t.csv", root.id)
-    ops.prune(engine, hierarchy, timedelta(days=1), now=datetime.now(UTC) + timedelta(days=2))
+    table = store.frames.create_from_csv(io.BytesIO(b"a,b\n1,2\n"), "t.csv", root.id)
+    ops.prune(store, timedelta(days=1), now=datetime.now(UTC) + timedelta(days=2))
     manager.session.rollback()
     assert manager.session.scalars(select(ArtifactFrame).where(ArtifactFrame.artifact_id == str(table.id))).all() == []
     assert manager.count() == 0

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from webapp.artifacts import ArtifactIn, PandasDataFrame
+from webapp.artifacts import ArtifactIn, ArtifactValidationError, PandasDataFrame, Policy
+from webapp.artifacts.schemas import json_depth
 
 
 def test_dataframe_model_dump_is_json_safe():
@@ -60,12 +61,28 @@ def test_artifact_in_refuses_what_json_columns_cannot_store(data, message):
         ArtifactIn(data=data)
 
 
-def test_artifact_in_refuses_nesting_beyond_the_limit():
-    nested: dict = {}
-    cursor = nested
-    for _ in range(70):
+def nested(levels: int) -> dict:
+    """A data object `levels` containers deep, itself included."""
+    data: dict = {}
+    cursor = data
+    for _ in range(levels - 1):
         cursor["n"] = {}
         cursor = cursor["n"]
-    with pytest.raises(ValidationError, match="nested deeper than 64"):
-        ArtifactIn(data=nested)
-    assert ArtifactIn.model_validate({"data": nested}, context={"max_json_depth": 100}).data == nested
+    return data
+
+
+def test_depth_is_the_policys_rule_not_the_schemas():
+    deep = nested(3000)
+    assert ArtifactIn(data=deep).data == deep  # the schema checks content only, iteratively
+    assert json_depth(deep) == 3000 and json_depth({"a": [1, {"b": []}]}) == 4 and json_depth(5) == 0
+
+
+def test_policy_accepts_its_limit_and_refuses_one_level_more():
+    policy = Policy()
+    assert policy.max_json_depth == 256
+    policy.check_data(nested(256))
+    with pytest.raises(ArtifactValidationError) as refused:
+        policy.check_data(nested(257))
+    assert refused.value.status == 422
+    assert refused.value.errors[0]["loc"] == ["body", "data"]
+    assert "nested deeper than 256 levels (257 levels)" in refused.value.detail

@@ -14,7 +14,7 @@ from webapp.artifacts import database
 def test_a_new_connection_switches_an_old_database_to_wal(tmp_path):
     path = tmp_path / "old.db"
     sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.close()  # rollback-journal mode
-    engine = create_engine(f"sqlite:///{path}")
+    engine = database.open_engine(f"sqlite:///{path}")
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
@@ -31,7 +31,7 @@ def test_connecting_waits_for_a_writer_that_holds_the_database(tmp_path):
     holder.execute("INSERT INTO t VALUES (1)")
     release = threading.Timer(0.5, lambda: holder.execute("COMMIT"))
     release.start()
-    engine = create_engine(f"sqlite:///{path}")
+    engine = database.open_engine(f"sqlite:///{path}")
     try:
         with engine.connect() as connection:
             assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
@@ -40,6 +40,24 @@ def test_connecting_waits_for_a_writer_that_holds_the_database(tmp_path):
         release.join()
         holder.close()
         engine.dispose()
+
+
+def test_other_engines_in_the_process_are_left_as_they_are(tmp_path):
+    """The pragmas are set on the store's engines only, not on every SQLAlchemy engine."""
+    ours = database.open_engine(f"sqlite:///{tmp_path / 'ours.db'}")
+    theirs = create_engine(f"sqlite:///{tmp_path / 'theirs.db'}")
+    with ours.connect() as mine, theirs.connect() as other:
+        assert mine.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert other.execute(text("PRAGMA journal_mode")).scalar() == "delete"
+        assert other.execute(text("PRAGMA foreign_keys")).scalar() == 0
+    ours.dispose()
+    theirs.dispose()
+
+
+def test_postgresql_urls_name_the_psycopg_driver():
+    for url in ("postgres://u@h/db", "postgresql://u@h/db", "postgresql+psycopg://u@h/db"):
+        assert database.database_url(url) == "postgresql+psycopg://u@h/db"
+    assert database.database_url("sqlite:///x.db") == "sqlite:///x.db"
 
 
 def test_locked_answers_that_skip_the_busy_handler_are_retried():

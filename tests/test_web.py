@@ -115,8 +115,8 @@ def test_index_shows_when_nothing_matches_and_when_empty(client, make_artifact):
     assert "No root artifact contains “zzz”" in none.select_one(".empty-state").get_text()
 
 
+@pytest.mark.app_config(DEFAULT_PAGE_SIZE=2)
 def test_index_paginates_with_the_filter_kept(app, client, make_artifact):
-    app.config["DEFAULT_PAGE_SIZE"] = 2
     for number in range(5):
         make_artifact(name=f"run {number}")
 
@@ -376,8 +376,8 @@ def test_invalid_json_is_refused_inline_keeping_the_input(client, manager, typed
     assert manager.count() == 0
 
 
+@pytest.mark.app_config(MAX_JSON_DEPTH=3)
 def test_too_deeply_nested_data_is_refused(app, client, manager):
-    app.config["MAX_JSON_DEPTH"] = 3
     response = post_form(client, "/artifacts/new", {"mode": "json", "data_json": '{"a": {"b": {"c": {"d": 1}}}}'})
     assert response.status_code == 422
     assert "nested deeper than 3 levels" in html(response).select_one("#data_json-error").get_text()

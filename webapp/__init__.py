@@ -43,20 +43,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # keep problem documents and artifacts in their natural order
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from webapp import cli, errors
+    from webapp import cli, errors, store
     from webapp.api.frames import bp as frames_api_bp
     from webapp.api.views import bp as api_bp, health_bp
+    from webapp.artifacts.database import configure_engine
     from webapp.extensions import csrf, db, migrate
     from webapp.database import upgrade_schema
-    from webapp.services import hierarchy_from_config
     from webapp.web.frames import bp as frames_bp
     from webapp.web.views import bp as web_bp
 
     db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
     csrf.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
-    with app.app_context():
-        app.extensions["artifact_hierarchy"] = hierarchy_from_config()
+    store.init_app(app)
 
     app.register_blueprint(web_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")

@@ -8,10 +8,10 @@ import click
 from flask import Flask
 
 from webapp import ops
-from webapp.artifacts import ArtifactHierarchy, ArtifactIn, ArtifactManager
+from webapp.artifacts import ArtifactIn, ArtifactManager
 from webapp.database import upgrade_schema
 from webapp.extensions import db
-from webapp.services import get_manager
+from webapp.store import get_store
 
 
 def seed_examples(manager: ArtifactManager) -> dict[str, int]:
@@ -49,7 +49,7 @@ def register_commands(app: Flask) -> None:
     def seed_demo() -> None:
         """Add the spec's example trees (ML lineage, document versions)."""
         upgrade_schema(app)
-        counts = seed_examples(get_manager())
+        counts = seed_examples(get_store().artifacts)
         click.echo(
             "Seeded {} artifacts: an ML lineage (experiment → model → predictions) "
             "and a documentation project (project → document → 2 versions).".format(sum(counts.values()))
@@ -76,14 +76,11 @@ def human_bytes(size: int | None) -> str:
 def register_ops_commands(app: Flask) -> None:
     """stats, backup, export, import, prune: thin wrappers over webapp.ops."""
 
-    def hierarchy() -> ArtifactHierarchy:
-        return app.extensions["artifact_hierarchy"]
-
     @app.cli.command("stats")
     @click.option("--top", default=5, show_default=True, type=click.IntRange(1, 100), help="How many trees and artifacts to list.")
     def stats_command(top: int) -> None:
         """Counts per level and per tree, the largest artifacts, the database's size."""
-        stats = ops.collect_stats(db.engine, hierarchy(), top=top)
+        stats = ops.collect_stats(get_store(), top=top)
         click.echo(f"Database   {stats.database} ({human_bytes(stats.database_bytes)})")
         click.echo(f"Hierarchy  {stats.hierarchy}: {plural(stats.total, 'artifact')} in {plural(stats.trees, 'tree')}")
         for level, label, count in stats.by_level:
@@ -121,7 +118,7 @@ def register_ops_commands(app: Flask) -> None:
     def export_command(root_id: str, output: Path | None) -> None:
         """Write the artifact ROOT_ID and all its descendants to a JSON file."""
         try:
-            document = ops.export_subtree(db.engine, root_id)
+            document = ops.export_subtree(get_store(), root_id)
             path = output or Path(f"export-{document['root_id']}.json")
             size = ops.write_json(document, path)
         except ops.OpsError as error:
@@ -144,9 +141,7 @@ def register_ops_commands(app: Flask) -> None:
             raise click.UsageError("Use --parent ID or --as-root, not both.")
         parent = None if as_root else parent_id or ops.KEEP_PARENT
         try:
-            result = ops.import_subtree(
-                db.engine, ops.read_export(file), hierarchy(), parent=parent, max_json_depth=app.config["MAX_JSON_DEPTH"]
-            )
+            result = ops.import_subtree(get_store(), ops.read_export(file), parent=parent)
         except ops.OpsError as error:
             raise click.ClickException(str(error)) from None
         where = f"under {result.parent_id}" if result.parent_id else "as a root"
@@ -167,7 +162,7 @@ def register_ops_commands(app: Flask) -> None:
             older_than = ops.parse_age(age)
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--older-than") from None
-        result = ops.prune(db.engine, hierarchy(), older_than, level=level, dry_run=dry_run)
+        result = ops.prune(get_store(), older_than, level=level, dry_run=dry_run)
         cutoff = result.cutoff.strftime("%Y-%m-%d %H:%M UTC")
         scope = f" at level {level}" if level is not None else ""
         if not result.subtrees:

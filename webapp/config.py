@@ -8,6 +8,9 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from webapp.artifacts.database import database_url
+from webapp.artifacts.policy import Policy
+
 
 def _int(name: str, default: int) -> int:
     value = os.environ.get(name)
@@ -24,16 +27,6 @@ def _labels(raw: str | None) -> dict[int, str] | None:
     return {level: label.strip() for level, label in enumerate(raw.split(",")) if label.strip()}
 
 
-def _database_url() -> str:
-    url = os.environ.get("DATABASE_URL", "sqlite:///artifacts.db")
-    # Heroku-style URLs name the dialect "postgres"; SQLAlchemy wants a driver too.
-    if url.startswith("postgres://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgres://")
-    elif url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return url
-
-
 PROXY_HEADERS = ("X_FOR", "X_PROTO", "X_HOST", "X_PORT", "X_PREFIX")
 
 
@@ -43,19 +36,17 @@ def from_environment() -> dict[str, Any]:
         "SECRET_KEY": os.environ.get("SECRET_KEY", ""),
         "ENV_NAME": os.environ.get("ARTIFACT_STORE_ENV", "development"),
         # A relative sqlite path resolves inside instance/ (Flask-SQLAlchemy 3).
-        "SQLALCHEMY_DATABASE_URI": _database_url(),
+        "SQLALCHEMY_DATABASE_URI": database_url(os.environ.get("DATABASE_URL", "sqlite:///artifacts.db")),
         "ARTIFACT_HIERARCHY": os.environ.get("ARTIFACT_HIERARCHY", "ml_pipeline"),
         "ARTIFACT_LEVEL_LABELS": _labels(os.environ.get("ARTIFACT_LEVEL_LABELS"))
         or {0: "experiment", 1: "model", 2: "predictions"},
         "ARTIFACT_MAX_DEPTH": _int("ARTIFACT_MAX_DEPTH", 0) or None,
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 64 * 1024 * 1024),
-        "MAX_JSON_DEPTH": _int("MAX_JSON_DEPTH", 64),
-        "MAX_PAGE_SIZE": _int("MAX_PAGE_SIZE", 1000),
-        # CSV uploads have their own limit (MAX_CONTENT_LENGTH stays the JSON body limit).
-        # Storing one peaks a worker at about 160 MB + 2.7 × the file: 100 MiB stays under 500 MB.
-        "MAX_UPLOAD_BYTES": _int("MAX_UPLOAD_BYTES", 100 * 1024 * 1024),
-        # Per worker process: loaded tables and sort orders kept for quick paging.
-        "FRAME_CACHE_BYTES": _int("FRAME_CACHE_BYTES", 192 * 1024 * 1024),
+        "MAX_JSON_DEPTH": _int("MAX_JSON_DEPTH", Policy.max_json_depth),
+        "MAX_PAGE_SIZE": _int("MAX_PAGE_SIZE", Policy.max_page_size),
+        # Storing a CSV peaks a worker at about 160 MB + 2.7 × the file: 100 MiB stays under 500 MB.
+        "MAX_UPLOAD_BYTES": _int("MAX_UPLOAD_BYTES", Policy.max_upload_bytes),
+        "FRAME_CACHE_BYTES": _int("FRAME_CACHE_BYTES", Policy.frame_cache_bytes),
         "AUTO_MIGRATE": os.environ.get("AUTO_MIGRATE", "1").lower() not in {"0", "false", "no"},
         # Behind a reverse proxy: how many proxies set each X-Forwarded-* header (0 = ignore it).
         **{f"PROXY_FIX_{header}": _int(f"PROXY_FIX_{header}", 0) for header in PROXY_HEADERS},
@@ -102,5 +93,5 @@ class Defaults:
     """Safe development values; see the README's configuration table."""
 
     WTF_CSRF_TIME_LIMIT = None
-    DEFAULT_PAGE_SIZE = 50
+    DEFAULT_PAGE_SIZE = Policy.default_page_size
     AUTO_MIGRATE = True

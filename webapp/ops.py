@@ -1,19 +1,18 @@
 """Operations on a whole store: statistics, backups, subtree export/import, retention.
 
 No Flask and no click here: `webapp/cli.py` wraps each function in a `flask --app webapp`
-command, and scripts can call them with a plain engine:
+command, and scripts call them with a Store:
 
-    url = "sqlite:///instance/artifacts.db"
-    engine = create_engine(url, **engine_options(url))   # webapp.artifacts.database
-    print(collect_stats(engine, DEFAULT_HIERARCHY).total)
+    store = open_store("sqlite:///instance/artifacts.db")   # webapp.store
+    print(collect_stats(store).total)
 
-Writes go through ArtifactManager, so imports and prunes obey the same rules as the API.
-Each runs in ONE transaction (see `one_transaction`): all of it happens, or none.
+Writes go through the Store's use cases, so imports and prunes obey the same rules and
+limits as the API. Each runs in ONE write transaction (Store.writing): all of it
+happens, or none.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -21,29 +20,21 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from sqlalchemy import URL, DateTime, Engine, LargeBinary, Text, cast, func, inspect, literal, select, text, update
+from sqlalchemy import URL, Engine, Text, cast, func, inspect, literal, select, text, update
 from sqlalchemy.orm import Session
 
-from webapp.artifacts import (
-    Artifact,
-    ArtifactError,
-    ArtifactHierarchy,
-    ArtifactIn,
-    ArtifactManager,
-    ArtifactRepository,
-    Base,
-)
-from webapp.artifacts.frame_models import ArtifactFrame
+from webapp.artifacts import Artifact, ArtifactError, ArtifactIn, ArtifactValidationError, Base, Policy
 from webapp.artifacts.manager import normalize_id
-from webapp.artifacts.schemas import DEFAULT_MAX_JSON_DEPTH
+from webapp.artifacts.schemas import loads_strict
+
+if TYPE_CHECKING:
+    from webapp.store import Store
 
 EXPORT_FORMAT = "artifact-store-export"
 EXPORT_VERSION = 1
@@ -51,33 +42,6 @@ EXPORT_VERSION = 1
 
 class OpsError(Exception):
     """An operation refused, with a message for the operator. Nothing was changed."""
-
-
-@contextmanager
-def one_transaction(engine: Engine, hierarchy: ArtifactHierarchy, *, commit: bool = True) -> Iterator[ArtifactManager]:
-    """A manager whose use cases all land in ONE write transaction, committed at the end.
-
-    The manager commits once per use case. Here its session joins an outer transaction
-    (SQLAlchemy's "join a session into an external transaction"), so each of those
-    commits only releases a savepoint; the block commits as a whole or, on any error,
-    rolls back as a whole (always, with `commit=False`). The outer transaction is a
-    writer from its first statement: BEGIN IMMEDIATE on SQLite, the writers' advisory
-    lock on PostgreSQL.
-    """
-    with engine.connect() as connection:
-        transaction = connection.execution_options(sqlite_write=True).begin()
-        session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
-        try:
-            manager = ArtifactManager(ArtifactRepository(session), hierarchy=hierarchy)
-            manager.repo.begin_write()
-            yield manager
-            if commit:
-                session.commit()  # work done on the session itself, outside a manager use case
-                transaction.commit()
-        finally:
-            session.close()
-            if transaction.is_active:
-                transaction.rollback()
 
 
 # Statistics ---------------------------------------------------------------------------
@@ -96,10 +60,12 @@ class Stats:
     database_bytes: int | None
 
 
-def collect_stats(engine: Engine, hierarchy: ArtifactHierarchy, top: int = 5) -> Stats:
+def collect_stats(store: Store, top: int = 5) -> Stats:
     """Counts per level and per tree, the biggest artifacts and the database's size on disk."""
     data_bytes = func.length(cast(Artifact.data, Text))
-    with Session(engine) as session:
+    hierarchy, session = store.policy.hierarchy, store.session
+    engine = session.get_bind()
+    with store.reading():
         by_level = [
             (level, hierarchy.label_for(level), count)
             for level, count in session.execute(
@@ -248,75 +214,17 @@ def _backup_postgres(engine: Engine, destination: Path) -> BackupResult:
 # Export and import ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Extra:
-    """Per-artifact payloads that travel beside the artifacts in an export file.
-
-    `dump(session, ids)` returns {artifact id: JSON-safe payload} for the ids that have
-    one; `load(session, payloads)` adds them back (the artifacts exist by then; no
-    commit). An import refuses files carrying an extra this installation does not know.
-    """
-
-    name: str
-    dump: Callable[[Session, list[str]], dict[str, Any]]
-    load: Callable[[Session, dict[str, Any]], None]
-
-
-def table_extra(name: str, model: type[Base]) -> Extra:
-    """An Extra for a table keyed by `artifact_id`: each row's columns, bytes as base64."""
-    columns = [c for c in model.__table__.columns if c.name != "artifact_id"]
-
-    def dump(session: Session, ids: list[str]) -> dict[str, Any]:
-        table = model.__table__
-        payloads: dict[str, Any] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            for row in session.execute(select(table).where(table.c.artifact_id.in_(chunk))).mappings():
-                payloads[row["artifact_id"]] = {c.name: _to_json(row[c.name], c.type) for c in columns}
-        return payloads
-
-    def load(session: Session, payloads: dict[str, Any]) -> None:
-        rows = [
-            {"artifact_id": artifact_id, **{c.name: _from_json(payload[c.name], c.type) for c in columns}}
-            for artifact_id, payload in payloads.items()
-        ]
-        if rows:
-            session.execute(model.__table__.insert(), rows)
-
-    return Extra(name, dump, load)
-
-
-def _to_json(value: Any, type_: Any) -> Any:
-    if isinstance(type_, LargeBinary) and value is not None:
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat() if value.tzinfo else value.replace(tzinfo=UTC).isoformat()
-    return value
-
-
-def _from_json(value: Any, type_: Any) -> Any:
-    if isinstance(type_, LargeBinary) and value is not None:
-        return base64.b64decode(value)
-    if value is not None and isinstance(getattr(type_, "impl", type_), DateTime):
-        return datetime.fromisoformat(value)
-    return value
-
-
-# DataFrame rows live in their own table; exports carry them so a round trip keeps them.
-EXTRAS: dict[str, Extra] = {"frames": table_extra("frames", ArtifactFrame)}
-
-
-def export_subtree(engine: Engine, root_id: str) -> dict[str, Any]:
+def export_subtree(store: Store, root_id: str) -> dict[str, Any]:
     """The artifact `root_id` and all its descendants as an export document.
 
     Artifacts are listed parents first, each with id, parent_id, level, data and its
-    timestamps; `extras` holds payloads kept beside them (see Extra). Read in one
-    transaction, so the subtree is a consistent snapshot. Raises OpsError when the
+    timestamps; `extras` holds the payloads each feature keeps beside them (Store.extras).
+    Read in one transaction, so the subtree is a consistent snapshot. Raises OpsError when the
     root does not exist.
     """
     root_key = _artifact_id(root_id)
-    with Session(engine) as session, session.begin():
-        rows = ArtifactRepository(session).subtree_rows(root_key)
+    with store.reading():
+        rows = store.artifacts.repo.subtree_rows(root_key)
         if not rows:
             raise OpsError(f"Artifact {root_key} not found.")
         artifacts = [
@@ -331,7 +239,9 @@ def export_subtree(engine: Engine, root_id: str) -> dict[str, Any]:
             for artifact_id, parent_id, level, data, created_at, updated_at, _depth in rows
         ]
         ids = [artifact["id"] for artifact in artifacts]
-        extras = {name: payloads for name, extra in EXTRAS.items() if (payloads := extra.dump(session, ids))}
+        extras = {
+            name: payloads for name, feature in store.extras.items() if (payloads := feature.export_payloads(ids))
+        }
     return {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
@@ -363,10 +273,10 @@ def write_json(document: dict[str, Any], destination: Path) -> int:
 def read_export(source: Path) -> dict[str, Any]:
     """An export document from `source`, checked for its format. Raises OpsError."""
     try:
-        document = json.loads(Path(source).read_text(encoding="utf-8"), parse_constant=_no_constants)
+        document = loads_strict(Path(source).read_text(encoding="utf-8"))
     except OSError as error:
         raise OpsError(f"Cannot read {source}: {error.strerror}.") from None
-    except (ValueError, RecursionError) as error:
+    except ValueError as error:
         raise OpsError(f"{source} is not valid JSON: {error}.") from None
     if not isinstance(document, dict) or document.get("format") != EXPORT_FORMAT:
         raise OpsError(f"{source} is not an Artifact Store export (no \"format\": \"{EXPORT_FORMAT}\").")
@@ -375,10 +285,6 @@ def read_export(source: Path) -> dict[str, Any]:
     if not isinstance(document.get("artifacts"), list) or not document["artifacts"]:
         raise OpsError(f"{source} holds no artifacts.")
     return document
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 KEEP_PARENT = "keep"
@@ -392,26 +298,19 @@ class ImportResult:
     extras: dict[str, int] = field(default_factory=dict)
 
 
-def import_subtree(
-    engine: Engine,
-    document: dict[str, Any],
-    hierarchy: ArtifactHierarchy,
-    *,
-    parent: str | None = KEEP_PARENT,
-    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH,
-) -> ImportResult:
+def import_subtree(store: Store, document: dict[str, Any], *, parent: str | None = KEEP_PARENT) -> ImportResult:
     """Create the exported subtree again, ids and timestamps kept; all of it or nothing.
 
     `parent`: KEEP_PARENT attaches the root where it was (its parent must exist here),
     None makes it a root, an id attaches it there. Every artifact is validated like an
-    API body and created through ArtifactManager (levels follow the new parent; the
-    hierarchy's depth limit applies). Raises OpsError, without changing anything, for a
+    API body and created through the Store (levels follow the new parent; the policy's
+    limits apply). Raises OpsError, without changing anything, for a
     malformed file, ids that already exist, or a missing parent.
     """
-    records = _validated_records(document, max_json_depth)
+    records = _validated_records(document, store.policy)
     root = records[0]
     extras = document.get("extras") or {}
-    unknown = sorted(set(extras) - set(EXTRAS))
+    unknown = sorted(set(extras) - set(store.extras))
     if unknown:
         raise OpsError(f"The file carries payloads this version cannot import: {', '.join(unknown)}.")
     new_parent = root.parent_id if parent == KEEP_PARENT else parent
@@ -419,7 +318,8 @@ def import_subtree(
     timestamps = {str(r.id): (r.created_at, r.updated_at) for r in records}
 
     try:
-        with one_transaction(engine, hierarchy) as manager:
+        with store.writing():
+            manager = store.artifacts
             taken = _existing_ids(manager.session, list(timestamps))
             if taken:
                 shown = ", ".join(taken[:5]) + (" …" if len(taken) > 5 else "")
@@ -438,7 +338,7 @@ def import_subtree(
             _restore_timestamps(manager.session, timestamps)
             for name, payloads in extras.items():
                 try:
-                    EXTRAS[name].load(manager.session, {k: v for k, v in payloads.items() if k in timestamps})
+                    store.extras[name].import_payloads({k: v for k, v in payloads.items() if k in timestamps})
                 except (AttributeError, KeyError, TypeError, ValueError) as error:
                     raise OpsError(f"The file's {name!r} payloads are malformed ({error!r}); nothing was imported.")
     except ArtifactError as error:  # depth limit, or an id raced in by another writer
@@ -455,7 +355,7 @@ class _Record:
     updated_at: datetime
 
 
-def _validated_records(document: dict[str, Any], max_json_depth: int) -> list[_Record]:
+def _validated_records(document: dict[str, Any], policy: Policy) -> list[_Record]:
     """The file's artifacts validated as ArtifactIn, root first and parents before children."""
     records: list[_Record] = []
     for number, item in enumerate(document["artifacts"]):
@@ -465,11 +365,11 @@ def _validated_records(document: dict[str, Any], max_json_depth: int) -> list[_R
             artifact = ArtifactIn.model_validate(
                 {"id": item.get("id"), "parent_id": item.get("parent_id"), "data": item.get("data")},
                 strict=True,
-                context={"max_json_depth": max_json_depth},
             )
+            policy.check_data(artifact.data, loc=("data",))  # the manager would refuse it, without naming it
             created_at = _timestamp(item.get("created_at"))
             updated_at = _timestamp(item.get("updated_at"))
-        except (ValidationError, ValueError) as error:
+        except (ValidationError, ArtifactValidationError, ValueError) as error:
             raise OpsError(f"Artifact #{number} ({item.get('id')!r}) is invalid: {_first_error(error)}") from None
         if artifact.id is None:
             raise OpsError(f"Artifact #{number} has no id; exports always carry ids.")
@@ -500,8 +400,8 @@ def _timestamp(value: Any) -> datetime:
 
 
 def _first_error(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        first = error.errors(include_url=False)[0]
+    if isinstance(error, (ValidationError, ArtifactValidationError)):
+        first = error.errors(include_url=False)[0] if isinstance(error, ValidationError) else error.errors[0]
         return f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}"
     return str(error)
 
@@ -567,8 +467,7 @@ class PruneResult:
 
 
 def prune(
-    engine: Engine,
-    hierarchy: ArtifactHierarchy,
+    store: Store,
     older_than: timedelta,
     *,
     level: int | None = None,
@@ -580,15 +479,15 @@ def prune(
     A newer artifact keeps itself and all its ancestors, so nothing newer than the cutoff
     is ever removed and no child is orphaned. With `level`, only subtrees rooted at that
     level go; without, the largest such subtrees. Candidates are chosen and deleted
-    (ArtifactManager.delete_subtree) inside one write transaction, so a child created
+    (ArtifactManager.delete_subtree) inside one exclusive write transaction, so a child created
     meanwhile cannot slip in between; `dry_run` rolls that transaction back.
     """
     cutoff = (now or datetime.now(UTC)) - older_than
     result = PruneResult(cutoff, [], dry_run)
-    with one_transaction(engine, hierarchy, commit=not dry_run) as manager:
-        for root_id, root_level, created_at in manager.session.execute(_prune_roots(cutoff, level)).all():
-            size = manager.delete_subtree(root_id)
-            label = hierarchy.label_for(root_level)
+    with store.writing(exclusive=True, commit=not dry_run):
+        for root_id, root_level, created_at in store.session.execute(_prune_roots(cutoff, level)).all():
+            size = store.artifacts.delete_subtree(root_id)
+            label = store.policy.hierarchy.label_for(root_level)
             result.subtrees.append(PrunedSubtree(root_id, root_level, label, created_at, size))
     return result
 

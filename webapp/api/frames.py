@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from flask import Blueprint, Response, current_app, request, url_for
+from flask import Blueprint, Response, request
 from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import UnsupportedMediaType
@@ -12,15 +12,12 @@ from werkzeug.exceptions import UnsupportedMediaType
 from webapp.api.parsing import query
 from webapp.api.views import artifact_response, json_response
 from webapp.artifacts.errors import ArtifactValidationError
-from webapp.artifacts.frames import csv_chunks, json_chunks
 from webapp.artifacts.schemas import ULID_PATTERN
-from webapp.services import get_frames
+from webapp.frames import csv_chunks, json_chunks
+from webapp.http import allow_upload_body, created
+from webapp.store import get_store
 
 bp = Blueprint("frames_api", __name__)
-
-# Room for the multipart envelope around the file: boundaries, part headers, parent_id.
-MULTIPART_OVERHEAD = 64 * 1024
-
 
 # The multipart body of POST /artifacts/$upload, for the OpenAPI document.
 CSV_UPLOAD_SCHEMA = {
@@ -62,7 +59,7 @@ def uploaded_csv() -> tuple[FileStorage, str | None]:
     missing, a field comes twice, or any other field is sent (a misspelt parent_id must
     not quietly make a root).
     """
-    request.max_content_length = current_app.config["MAX_UPLOAD_BYTES"] + MULTIPART_OVERHEAD
+    allow_upload_body()
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaType(
             "Send the CSV as multipart/form-data with the file in a field named 'file' "
@@ -92,21 +89,14 @@ def _field_error(name: object, message: str, kind: str) -> dict[str, object]:
 @bp.post("/artifacts/$upload")
 def upload_csv() -> Response:
     upload, parent_id = uploaded_csv()
-    artifact = get_frames().create_from_csv(upload.stream, upload.filename or "upload.csv", parent_id=parent_id)
-    response = artifact_response(artifact, 201)
-    response.headers["Location"] = url_for("api.get_artifact", artifact_id=str(artifact.id), _external=True)
-    return response
+    artifact = get_store().frames.create_from_csv(upload.stream, upload.filename or "upload.csv", parent_id=parent_id)
+    return created(artifact_response(artifact), artifact.id)
 
 
 @bp.get("/artifacts/<artifact:artifact_id>/frame/rows")
 def get_frame_rows(artifact_id: str) -> Response:
     params = query(FrameRowsQuery)
-    limit = current_app.config["MAX_PAGE_SIZE"]
-    if params.size > limit:
-        raise ArtifactValidationError(
-            [{"loc": ["query", "size"], "msg": f"Input should be less than or equal to {limit}", "type": "less_than_equal"}]
-        )
-    frames = get_frames()
+    frames = get_store().frames
     loaded = frames.require_frame(artifact_id)
     return json_response(frames.page(loaded, params.page, params.size, params.sort, params.order))
 
@@ -114,14 +104,14 @@ def get_frame_rows(artifact_id: str) -> Response:
 @bp.get("/artifacts/<artifact:artifact_id>/frame")
 def get_frame(artifact_id: str) -> Response:
     """The whole table as the spec's PandasDataFrame JSON, streamed."""
-    loaded = get_frames().require_frame(artifact_id)
+    loaded = get_store().frames.require_frame(artifact_id)
     return Response(json_chunks(loaded), mimetype="application/json")
 
 
 @bp.get("/artifacts/<artifact:artifact_id>/frame.csv")
 def get_frame_csv(artifact_id: str) -> Response:
     """The whole table as CSV (UTF-8, header row), streamed as a download."""
-    loaded = get_frames().require_frame(artifact_id)
+    loaded = get_store().frames.require_frame(artifact_id)
     response = Response(csv_chunks(loaded), mimetype="text/csv")
     response.headers.set("Content-Disposition", "attachment", filename=loaded.download_name("csv"))
     return response

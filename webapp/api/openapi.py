@@ -20,7 +20,7 @@ from webapp.artifacts import (
     PandasDataFrame,
     TreeRequest,
 )
-from webapp.artifacts.frames import FramePage
+from webapp.frames import FramePage
 from webapp.artifacts.schemas import ULID_PATTERN
 
 REF = "#/components/schemas/{model}"

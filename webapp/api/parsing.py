@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
-from flask import current_app, request
+from flask import request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
 from webapp.artifacts.errors import ArtifactValidationError
+from webapp.artifacts.schemas import loads_strict
 
 M = TypeVar("M", bound=BaseModel)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _streamed_past_the_limit(read: int) -> bool:
@@ -40,10 +36,9 @@ def read_json() -> Any:
     if _streamed_past_the_limit(len(raw)):
         raise RequestEntityTooLarge()
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as error:
-        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
-        raise BadRequest(f"The body is not valid JSON: {reason}.") from None
+        return loads_strict(raw)
+    except ValueError as error:
+        raise BadRequest(f"The body is not valid JSON: {error}.") from None
 
 
 def validation_errors(error: ValidationError, prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -65,9 +60,8 @@ def validate(model: type[M], payload: Any, prefix: tuple[str, ...] = ("body",), 
             [{"loc": ["body"], "msg": "Input should be a JSON object", "type": "model_type"}],
             detail="The body must be a JSON object.",
         )
-    context = {"max_json_depth": current_app.config["MAX_JSON_DEPTH"]}
     try:
-        return model.model_validate(payload, strict=strict, context=context)
+        return model.model_validate(payload, strict=strict)
     except ValidationError as error:
         raise ArtifactValidationError(validation_errors(error, prefix)) from None
 

@@ -16,12 +16,13 @@ from webapp.api.openapi import build_openapi
 from webapp.api.parsing import body, query
 from webapp.api.schemas import DepthQuery, ListQuery
 from webapp.artifacts import ArtifactIn, ArtifactOut, ArtifactUpdate, ExpandRequest, TreeRequest
-from webapp.artifacts.errors import ArtifactValidationError
 from webapp.artifacts.manager import normalize_id
+from webapp.artifacts.schemas import model_json
 from webapp.database import schema_revision
 from webapp.errors import problem
 from webapp.extensions import db
-from webapp.services import get_manager
+from webapp.http import created
+from webapp.store import get_store
 
 bp = Blueprint("api", __name__)
 health_bp = Blueprint("health", __name__)
@@ -42,7 +43,7 @@ bp.record_once(lambda state: state.app.url_map.converters.setdefault("artifact",
 
 
 def json_response(model: BaseModel, status: int = 200) -> Response:
-    return current_app.response_class(model.model_dump_json(), status=status, mimetype="application/json")
+    return current_app.response_class(model_json(model), status=status, mimetype="application/json")
 
 
 def artifact_response(artifact: ArtifactOut, status: int = 200) -> Response:
@@ -68,21 +69,14 @@ def document_response(document: dict[str, Any]) -> Response:
 
 @bp.post("/artifacts")
 def create_artifact() -> Response:
-    artifact = get_manager().create(body(ArtifactIn))
-    response = artifact_response(artifact, 201)
-    response.headers["Location"] = url_for("api.get_artifact", artifact_id=str(artifact.id), _external=True)
-    return response
+    artifact = get_store().artifacts.create(body(ArtifactIn))
+    return created(artifact_response(artifact), artifact.id)
 
 
 @bp.get("/artifacts")
 def list_artifacts() -> Response:
     params = query(ListQuery)
-    limit = current_app.config["MAX_PAGE_SIZE"]
-    if params.size > limit:
-        raise ArtifactValidationError(
-            [{"loc": ["query", "size"], "msg": f"Input should be less than or equal to {limit}", "type": "less_than_equal"}]
-        )
-    page = get_manager().list_page(
+    page = get_store().artifacts.list_page(
         params.page,
         params.size,
         parent_id=params.parent_id,
@@ -95,46 +89,46 @@ def list_artifacts() -> Response:
 
 @bp.get("/artifacts/<artifact:artifact_id>")
 def get_artifact(artifact_id: str) -> Response:
-    return artifact_response(get_manager().get(artifact_id)).make_conditional(request)
+    return artifact_response(get_store().artifacts.get(artifact_id)).make_conditional(request)
 
 
 @bp.put("/artifacts/<artifact:artifact_id>")
 def update_artifact(artifact_id: str) -> Response:
     artifact_id = normalize_id(artifact_id)
-    return artifact_response(get_manager().update(artifact_id, body(ArtifactUpdate), if_match=if_match()))
+    return artifact_response(get_store().artifacts.update(artifact_id, body(ArtifactUpdate), if_match=if_match()))
 
 
 @bp.delete("/artifacts/<artifact:artifact_id>")
 def delete_artifact(artifact_id: str) -> Response:
-    get_manager().delete(artifact_id, if_match=if_match())
+    get_store().artifacts.delete(artifact_id, if_match=if_match())
     return Response(status=204)
 
 
 @bp.post("/artifacts/$tree")
 def build_tree() -> Response:
     request_ = body(TreeRequest)
-    return document_response(get_manager().tree_document(request_.root_id, request_.max_depth))
+    return document_response(get_store().artifacts.tree_document(request_.root_id, request_.max_depth))
 
 
 @bp.get("/artifacts/<artifact:artifact_id>/$tree")
 def get_artifact_tree(artifact_id: str) -> Response:
     artifact_id = normalize_id(artifact_id)
-    return document_response(get_manager().tree_document(artifact_id, query(DepthQuery).max_depth))
+    return document_response(get_store().artifacts.tree_document(artifact_id, query(DepthQuery).max_depth))
 
 
 @bp.post("/artifacts/$expand")
 def expand_artifact() -> Response:
-    return document_response(get_manager().expand_document(body(ExpandRequest).artifact_id))
+    return document_response(get_store().artifacts.expand_document(body(ExpandRequest).artifact_id))
 
 
 @bp.get("/artifacts/<artifact:artifact_id>/$expand")
 def get_artifact_expansion(artifact_id: str) -> Response:
-    return document_response(get_manager().expand_document(artifact_id))
+    return document_response(get_store().artifacts.expand_document(artifact_id))
 
 
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
-    return jsonify(build_openapi(current_app.config["MAX_PAGE_SIZE"]))
+    return jsonify(build_openapi(get_store().policy.max_page_size))
 
 
 @bp.get("/docs")

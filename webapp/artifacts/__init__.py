@@ -18,11 +18,12 @@ from .errors import (
     HierarchyDepthError,
     InvalidULIDError,
 )
-from .frame_models import ArtifactFrame  # registers artifact_frames on Base.metadata
 from .hierarchy import DEFAULT_HIERARCHY, ArtifactHierarchy
 from .manager import ArtifactManager
+from .policy import Policy
 from .models import Artifact, Base
 from .repository import ArtifactRepository
+from .unit_of_work import UnitOfWork
 from .schemas import (
     ArtifactExpansion,
     ArtifactIn,
@@ -44,7 +45,6 @@ __all__ = [
     "ArtifactError",
     "ArtifactExistsError",
     "ArtifactExpansion",
-    "ArtifactFrame",
     "ArtifactHasChildrenError",
     "ArtifactHierarchy",
     "ArtifactIn",
@@ -61,6 +61,8 @@ __all__ = [
     "InvalidULIDError",
     "Page",
     "PandasDataFrame",
+    "Policy",
     "TreeRequest",
+    "UnitOfWork",
     "open_session",
 ]

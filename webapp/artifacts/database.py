@@ -18,7 +18,18 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 T = TypeVar("T")
 
 
-@event.listens_for(Engine, "connect")
+def configure_engine(engine: Engine) -> Engine:
+    """Give a SQLite engine its pragmas and writer transactions (a no-op for PostgreSQL).
+
+    Listeners go on this engine only, never on the Engine class: other engines in the
+    process (a test's, a migration tool's) keep their own behaviour.
+    """
+    if engine.dialect.name == "sqlite" and not event.contains(engine, "connect", _configure_sqlite):
+        event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "begin", _begin_sqlite)
+    return engine
+
+
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     """WAL, a busy timeout and real foreign keys on every SQLite connection.
 
@@ -27,8 +38,6 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     writes later fails at once with "database is locked" when another worker wrote in
     between, without waiting for the busy timeout.
     """
-    if type(dbapi_connection).__module__ not in {"sqlite3", "pysqlite2.dbapi2"}:
-        return
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
@@ -65,11 +74,9 @@ def _retry_while_locked(statement: Callable[[], T]) -> T:
             delay = min(delay * 2, 0.2)
 
 
-@event.listens_for(Engine, "begin")
 def _begin_sqlite(connection: Any) -> None:
-    if connection.dialect.name == "sqlite":
-        mode = "IMMEDIATE" if connection.get_execution_options().get("sqlite_write") else "DEFERRED"
-        connection.exec_driver_sql(f"BEGIN {mode}")
+    mode = "IMMEDIATE" if connection.get_execution_options().get("sqlite_write") else "DEFERRED"
+    connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def dump_json(value: Any) -> str:
@@ -105,6 +112,14 @@ class _WholeFloatEncoder(json.JSONEncoder):
 _WHOLE_FLOAT_ENCODER = _WholeFloatEncoder(ensure_ascii=False, allow_nan=False)
 
 
+def database_url(url: str) -> str:
+    """`url` as SQLAlchemy needs it: PostgreSQL URLs (also Heroku's "postgres://") name psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
 def engine_options(url: str) -> dict[str, Any]:
     """Options shared by scripts and the Flask app."""
     return {
@@ -113,15 +128,19 @@ def engine_options(url: str) -> dict[str, Any]:
     }
 
 
+def open_engine(url: str) -> Engine:
+    """An engine on `url` configured as the app's is (SQLite pragmas, JSON that keeps floats)."""
+    url = database_url(url)
+    return configure_engine(create_engine(url, **engine_options(url)))
+
+
 def open_session(url: str = "sqlite:///instance/artifacts.db", *, create: bool = True) -> Session:
-    """A session on `url` for scripts, creating the table if needed.
+    """A session on `url` for scripts, creating the tables if needed.
 
     >>> session = open_session("sqlite:///instance/artifacts.db")
     >>> manager = ArtifactManager(ArtifactRepository(session), hierarchy=hierarchy)
     """
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    engine = create_engine(url, **engine_options(url))
+    engine = open_engine(url)
     if create:
         Base.metadata.create_all(engine)
     return sessionmaker(engine, expire_on_commit=False)()

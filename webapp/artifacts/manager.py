@@ -5,7 +5,8 @@ from __future__ import annotations
 import gc
 import json
 import re
-from collections.abc import Callable, Container, Iterable, Iterator
+from dataclasses import replace
+from collections.abc import Container, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,9 +21,11 @@ from .errors import (
     ArtifactNotFoundError,
     InvalidULIDError,
 )
-from .hierarchy import DEFAULT_HIERARCHY, ArtifactHierarchy
+from .hierarchy import ArtifactHierarchy
 from .models import Artifact, new_id, utcnow
+from .policy import Policy
 from .repository import ArtifactRepository
+from .unit_of_work import UnitOfWork
 from .schemas import (
     ArtifactExpansion,
     ArtifactIn,
@@ -30,6 +33,7 @@ from .schemas import (
     ArtifactTreeNode,
     ArtifactUpdate,
     Page,
+    model_json,
     parse_ulid,
 )
 
@@ -90,31 +94,27 @@ def normalize_id(value: object) -> str:
 
 
 class ArtifactManager:
-    """Use cases on artifacts. Each public write commits once, or rolls back and raises."""
+    """Use cases on artifacts. Each public write commits once, or rolls back and raises;
+    inside another write (an import, a table stored with its artifact) it joins that one."""
 
-    def __init__(self, repo: ArtifactRepository, hierarchy: ArtifactHierarchy | None = None) -> None:
+    def __init__(
+        self, repo: ArtifactRepository, hierarchy: ArtifactHierarchy | None = None, *, policy: Policy | None = None
+    ) -> None:
+        """`ArtifactManager(ArtifactRepository(session), hierarchy=…)` as the spec writes it;
+        the Store passes its whole `policy` (limits as well as the hierarchy)."""
+        policy = policy or Policy()
+        self.policy = policy if hierarchy is None else replace(policy, hierarchy=hierarchy)
         self.repo = repo
         self.repository = repo  # the name servicekit code uses
-        self.hierarchy = hierarchy or DEFAULT_HIERARCHY
+        self.work = UnitOfWork(repo.session)
+
+    @property
+    def hierarchy(self) -> ArtifactHierarchy:
+        return self.policy.hierarchy
 
     @property
     def session(self) -> Any:
         return self.repo.session
-
-    @contextmanager
-    def _writing(self, *, reshapes: bool) -> Iterator[None]:
-        """One write transaction: commit on success, roll back on any error.
-
-        `reshapes`: the write moves or removes artifacts, so it must not overlap any other
-        write (see ArtifactRepository.begin_write); creates and data updates may.
-        """
-        self.repo.begin_write(exclusive=reshapes)
-        try:
-            yield
-            self.session.commit()
-        except BaseException:
-            self.session.rollback()
-            raise
 
     # Reads -------------------------------------------------------------------------
 
@@ -165,7 +165,11 @@ class ArtifactManager:
         return [ArtifactOut.model_validate(a) for a in items], total
 
     def list_page(self, page: int = 1, size: int = 50, **filters: Any) -> Page[ArtifactOut]:
-        """find_paginated as a Page: {items, total, page, size, pages}."""
+        """find_paginated as a Page: {items, total, page, size, pages}.
+
+        Raises ArtifactValidationError when `size` is over the policy's maximum.
+        """
+        self.policy.check_page_size(size)
         items, total = self.find_paginated(page, size, **filters)
         return Page[ArtifactOut].of(items, total, page, size)
 
@@ -175,8 +179,9 @@ class ArtifactManager:
 
     def ancestors(self, artifact_id: object) -> list[ArtifactTreeNode]:
         """Ancestors of the artifact, root first. Raises ArtifactNotFoundError."""
-        artifact = self._require(artifact_id)
-        return [self._node(a) for a in self.repo.ancestors(artifact.id)]
+        with self.work.reading():
+            artifact = self._require(artifact_id)
+            return [self._node(a) for a in self.repo.ancestors(artifact.id)]
 
     def tree_document(self, root_id: object, max_depth: int | None = None) -> dict[str, Any]:
         """The subtree under `root_id` as JSON-ready dicts (the ArtifactTreeNode shape).
@@ -186,7 +191,7 @@ class ArtifactManager:
         Raises InvalidULIDError, ArtifactNotFoundError.
         """
         root_key = normalize_id(root_id)
-        with _collector_paused():
+        with self.work.reading(), _collector_paused():
             return self._assemble_tree(root_key, self.repo.subtree_rows(root_key, max_depth))
 
     def _assemble_tree(self, root_key: str, rows: list[Any]) -> dict[str, Any]:
@@ -219,8 +224,9 @@ class ArtifactManager:
 
     def expand_document(self, artifact_id: object) -> dict[str, Any]:
         """The artifact with its ancestors (root first, without children) and all its descendants."""
-        tree = self.tree_document(artifact_id)
-        ancestors = [self._node(a).model_dump(mode="json") for a in self.repo.ancestors(tree["id"])]
+        with self.work.reading():
+            tree = self.tree_document(artifact_id)
+            ancestors = [_json_value(model_json(self._node(a))) for a in self.repo.ancestors(tree["id"])]
         return {**tree, "ancestors": ancestors}
 
     def expand(self, artifact_id: object) -> ArtifactExpansion:
@@ -244,16 +250,14 @@ class ArtifactManager:
             return self.update(artifact_in.id, update)
         return self.create(artifact_in)
 
-    def create(
-        self, artifact_in: ArtifactIn, *, companions: Callable[[str], Iterable[Any]] | None = None
-    ) -> ArtifactOut:
+    def create(self, artifact_in: ArtifactIn) -> ArtifactOut:
         """Create a new artifact; its level comes from its parent, never from the client.
 
-        `companions(new_id)` may return ORM rows that belong to the artifact (its stored
-        table, say): they are added in the same transaction, so both or neither exist.
-        Raises ArtifactExistsError (id taken), ArtifactNotFoundError (parent), HierarchyDepthError.
+        Raises ArtifactValidationError (data nested too deep), ArtifactExistsError (id
+        taken), ArtifactNotFoundError (parent), HierarchyDepthError.
         """
-        with self._writing(reshapes=False):
+        self.policy.check_data(artifact_in.data)
+        with self.work.writing():
             artifact_id = str(artifact_in.id) if artifact_in.id is not None else new_id()
             if artifact_in.id is not None and self.repo.exists(artifact_id):
                 raise ArtifactExistsError(artifact_id)
@@ -272,9 +276,6 @@ class ArtifactManager:
                 self.repo.insert(values)
             except IntegrityError:  # the same id, raced in by another writer
                 raise ArtifactExistsError(artifact_id) from None
-            if companions is not None:
-                self.session.add_all(companions(artifact_id))
-                self.session.flush()
             return ArtifactOut.model_validate(values)
 
     def update(self, artifact_id: object, changes: ArtifactUpdate, *, if_match: Versions = None) -> ArtifactOut:
@@ -282,9 +283,11 @@ class ArtifactManager:
 
         `if_match`: the version (or versions) the caller read; when the artifact is no longer
         one of them the update is refused, so nobody overwrites a change they never saw.
-        Raises ArtifactNotFoundError, ArtifactChangedError, ArtifactCycleError, HierarchyDepthError.
+        Raises ArtifactValidationError, ArtifactNotFoundError, ArtifactChangedError,
+        ArtifactCycleError, HierarchyDepthError.
         """
-        with self._writing(reshapes=changes.moves):
+        self.policy.check_data(changes.data)
+        with self.work.writing(exclusive=changes.moves):
             artifact = self._require(artifact_id, if_match=if_match, for_update=True)
             if changes.moves:
                 self._move(artifact, changes.parent_id)
@@ -295,7 +298,7 @@ class ArtifactManager:
 
     def move(self, artifact_id: object, new_parent_id: object | None, *, if_match: Versions = None) -> ArtifactOut:
         """Move an artifact (and its subtree) under another parent, or make it a root."""
-        with self._writing(reshapes=True):
+        with self.work.writing(exclusive=True):
             artifact = self._require(artifact_id, if_match=if_match, for_update=True)
             self._move(artifact, new_parent_id)
             artifact.updated_at = utcnow()
@@ -307,7 +310,7 @@ class ArtifactManager:
 
         Raises ArtifactNotFoundError, ArtifactChangedError, ArtifactHasChildrenError.
         """
-        with self._writing(reshapes=True):
+        with self.work.writing(exclusive=True):
             artifact = self._require(artifact_id, if_match=if_match, for_update=True)
             children = self.repo.count_children(artifact.id)
             if children:
@@ -318,7 +321,7 @@ class ArtifactManager:
 
     def delete_subtree(self, artifact_id: object) -> int:
         """Delete an artifact and all its descendants (never orphans); returns how many."""
-        with self._writing(reshapes=True):
+        with self.work.writing(exclusive=True):
             artifact = self._require(artifact_id, for_update=True)
             ids = self.repo.subtree_ids(artifact.id)
             self.session.expunge_all()
@@ -326,7 +329,7 @@ class ArtifactManager:
 
     def delete_all(self) -> int:
         """Delete every artifact; returns how many were removed."""
-        with self._writing(reshapes=True):
+        with self.work.writing(exclusive=True):
             self.session.expunge_all()
             return self.repo.delete_all()
 

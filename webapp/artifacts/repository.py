@@ -34,50 +34,11 @@ def _iso_text(column: Any, session: Session) -> Any:
     return func.replace(cast(column, Text), " ", "T") + "Z"
 
 
-# pg_advisory_xact_lock key that serialises artifact writers (migrations/env.py uses 4242001).
-WRITE_LOCK_KEY = 4242002
-
-
 class ArtifactRepository:
     """Data access for `artifacts`, on one SQLAlchemy session."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
-
-    # Transactions ------------------------------------------------------------
-
-    def begin_writer_transaction(self) -> None:
-        """Start the transaction as a writer where that must be decided before its first
-        statement (SQLite's BEGIN IMMEDIATE); a no-op when one is already open."""
-        if not self.session.in_transaction():
-            self.session.connection(execution_options={"sqlite_write": True})
-
-    def begin_write(self, *, exclusive: bool = True) -> None:
-        """Make this transaction a writer, taking the write lock up front.
-
-        SQLite has one writer at a time: BEGIN IMMEDIATE, so concurrent writers queue on
-        the busy timeout instead of failing when their read snapshot goes stale.
-
-        PostgreSQL takes a transaction-scoped advisory lock: shared for writes that keep
-        the shape of the trees (creates, data updates), exclusive for those that change it
-        (moves, deletes). Creates can then run side by side, while a create still never
-        computes its level from a parent that is being moved, and two crossing moves can
-        never both pass the cycle check (both found by tests/test_load.py). A transaction
-        that holds the exclusive lock keeps it for whatever else it writes.
-        """
-        self.begin_writer_transaction()
-        if self.session.get_bind().dialect.name != "postgresql":
-            return
-        transaction = self.session.get_transaction()
-        held = self.session.info.get("write_lock")
-        if held is not None and held[0] is transaction:
-            if held[1] or not exclusive:
-                return  # already held in this mode, or a stronger one
-            # Two transactions that both upgraded would wait for each other forever.
-            raise RuntimeError("a transaction holding the shared write lock cannot upgrade it")
-        lock = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
-        self.session.execute(select(lock(WRITE_LOCK_KEY)))
-        self.session.info["write_lock"] = (transaction, exclusive)
 
     # Single rows ---------------------------------------------------------------
 

@@ -15,14 +15,13 @@ from pydantic import (
     Field,
     PlainSerializer,
     PlainValidator,
-    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticSerializationError
 from ulid import ULID
 
-DEFAULT_MAX_JSON_DEPTH = 64
 ULID_PATTERN = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$"
 
 
@@ -51,34 +50,63 @@ def _integral_float_as_int(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def check_json_value(value: Any, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> None:
+def check_json_value(value: Any) -> None:
     """Refuse what JSON columns cannot store faithfully on both SQLite and PostgreSQL.
 
-    Walks iteratively (no recursion limit to hit): nesting deeper than `max_depth`,
-    NUL characters and lone surrogates in strings (PostgreSQL's jsonb rejects them),
-    and NaN/Infinity (not JSON). Raises ValueError naming the first problem.
+    Walks iteratively (no recursion limit to hit): NUL characters and lone surrogates in
+    strings (PostgreSQL's jsonb rejects them), NaN/Infinity (not JSON), non-string keys.
+    Raises ValueError naming the first problem. (How deep data may nest is the store's
+    policy: Policy.check_data.)
     """
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    stack: list[Any] = [value]
     while stack:
-        item, depth = stack.pop()
+        item = stack.pop()
         if isinstance(item, dict):
-            if depth > max_depth:
-                raise ValueError(f"nested deeper than {max_depth} levels")
             for key, child in item.items():
                 if not isinstance(key, str):
                     raise ValueError("object keys must be strings")
                 _check_text(key)
-                stack.append((child, depth + 1))
+                stack.append(child)
         elif isinstance(item, (list, tuple)):
-            if depth > max_depth:
-                raise ValueError(f"nested deeper than {max_depth} levels")
-            stack.extend((child, depth + 1) for child in item)
+            stack.extend(item)
         elif isinstance(item, str):
             _check_text(item)
         elif isinstance(item, float) and not math.isfinite(item):
             raise ValueError("NaN and Infinity are not valid JSON numbers")
         elif item is not None and not isinstance(item, (bool, int, float)):
             raise ValueError(f"{type(item).__name__} values are not JSON-serializable")
+
+
+def loads_strict(text: str | bytes) -> Any:
+    """JSON text parsed as the spec means JSON: NaN and Infinity are refused.
+
+    Raises ValueError saying where it went wrong ("Line 1, column 16: Expecting …"), or
+    that it is nested too deeply to parse at all.
+    """
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"Line {error.lineno}, column {error.colno}: {error.msg}") from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON; use null or a number")
+
+
+def json_depth(value: Any) -> int:
+    """How many containers (objects, arrays) deep `value` nests: 0 for a scalar, 1 for {}."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, (list, tuple)) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list, tuple)))
+    return deepest
 
 
 def _check_text(text: str) -> None:
@@ -90,9 +118,8 @@ def _check_text(text: str) -> None:
         raise ValueError("strings may not contain unpaired surrogates") from None
 
 
-def _checked_data(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-    max_depth = (info.context or {}).get("max_json_depth", DEFAULT_MAX_JSON_DEPTH)
-    check_json_value(value, max_depth)
+def _checked_data(value: dict[str, Any]) -> dict[str, Any]:
+    check_json_value(value)
     return value
 
 
@@ -153,12 +180,35 @@ class ArtifactOut(BaseModel):
         """
         # Sorted keys: PostgreSQL's JSONB gives objects back in its own key order. (The
         # standard library, as orjson refuses integers beyond 64 bits.)
-        fields = self.model_dump(mode="json", include=_STORED_FIELDS)
-        stored = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+        fields = self.model_dump(mode="python", include=_STORED_FIELDS)  # "json" mode stops at 255 levels
+        stored = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=_json_text_of)
         return hashlib.sha256(stored.encode()).hexdigest()[:32]
 
 
 _STORED_FIELDS = frozenset(ArtifactOut.model_fields)
+
+
+def model_json(model: BaseModel) -> str:
+    """`model.model_dump_json()`, at any depth of nesting.
+
+    pydantic's serializer stops at 255 levels, and artifact data may nest deeper (up to
+    Policy.max_json_depth): such a model is written by the standard library instead, in
+    the same format (ULIDs as text, UTC datetimes ending in Z).
+    """
+    try:
+        return model.model_dump_json()
+    except PydanticSerializationError:
+        plain = model.model_dump(mode="python")
+        return json.dumps(plain, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_json_text_of)
+
+
+def _json_text_of(value: Any) -> str:
+    """How pydantic writes the non-JSON values of our models: ULIDs and aware datetimes."""
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, ULID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 class ArtifactTreeNode(ArtifactOut):

@@ -12,12 +12,12 @@ import math
 import re
 from typing import Any
 
-from flask import current_app, request
+from flask import request
 from flask_wtf import FlaskForm
 from wtforms import Form, FieldList, FormField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import AnyOf, Optional, ValidationError
 
-from webapp.artifacts.schemas import check_json_value, parse_ulid
+from webapp.artifacts.schemas import check_json_value, loads_strict, parse_ulid
 
 try:  # WTForms 3.3 deprecates (value, label) tuples in favour of SelectChoice
     from wtforms.fields.choices import SelectChoice as _Choice
@@ -42,18 +42,12 @@ class DataError(ValueError):
     """Input that is not acceptable artifact data; the message is shown to the user."""
 
 
-def _reject_constant(name: str) -> Any:
-    raise DataError(f"{name} is not valid JSON; use null or a number")
-
-
 def parse_json(text: str) -> Any:
     """Strict JSON (no NaN/Infinity). Raises DataError with line and column."""
     try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as error:
-        raise DataError(f"Line {error.lineno}, column {error.colno}: {error.msg}.") from None
-    except RecursionError:
-        raise DataError("The JSON is nested too deeply.") from None
+        return loads_strict(text)
+    except ValueError as error:
+        raise DataError(f"{str(error)[0].upper()}{str(error)[1:]}.") from None
 
 
 def check_data(value: Any) -> dict[str, Any]:
@@ -62,7 +56,7 @@ def check_data(value: Any) -> dict[str, Any]:
         kind = {list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(type(value), "a number")
         raise DataError(f'The data must be a JSON object such as {{"name": "my experiment"}}, not {kind}.')
     try:
-        check_json_value(value, current_app.config["MAX_JSON_DEPTH"])
+        check_json_value(value)
     except ValueError as error:
         raise DataError(f"The data cannot be stored: {error}.") from None
     return value
@@ -178,6 +172,13 @@ class ArtifactForm(FlaskForm):
             except DataError as error:
                 _add_error(self.data_json, str(error))
         return self.data_value is not None
+
+    def refuse_data(self, message: str) -> None:
+        """Show the store's refusal of the data itself where the data was typed."""
+        if self.mode.data == FIELDS_MODE:
+            self.form_errors.append(message)
+        else:
+            _add_error(self.data_json, message)
 
     def _set_rows(self, rows: list[dict[str, str]]) -> None:
         while len(self.rows):

@@ -18,12 +18,12 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import HiddenField
 
-from webapp.api.frames import MULTIPART_OVERHEAD
+from webapp.http import allow_upload_body
 from webapp.artifacts import ArtifactOut
 from webapp.artifacts.errors import ArtifactError
-from webapp.artifacts.frames import FramePage, LoadedFrame
+from webapp.frames import FramePage, LoadedFrame
 from webapp.extensions import csrf
-from webapp.services import get_frames, get_manager
+from webapp.store import get_store
 
 bp = Blueprint("frames", __name__)
 
@@ -86,13 +86,13 @@ def _table_args() -> tuple[int, str | None, str]:
 
 def _table_view(loaded: LoadedFrame, source: dict[str, Any] | None = None) -> TableView:
     page, sort, order = _table_args()
-    rows = get_frames().page(loaded, page, TABLE_PAGE_SIZE, sort, order)
+    rows = get_store().frames.page(loaded, page, TABLE_PAGE_SIZE, sort, order)
     return TableView(loaded.artifact_id, rows, loaded.summary, source)
 
 
 def frame_view(artifact: ArtifactOut) -> TableView | None:
     """For frames/_panel.html: the artifact's table as the page's query string asks, or None."""
-    loaded = get_frames().frame_of(artifact)
+    loaded = get_store().frames.frame_of(artifact)
     if loaded is None:
         return None
     source = artifact.data.get("source") if isinstance(artifact.data, dict) else None
@@ -110,7 +110,7 @@ def _is_fragment_request() -> bool:
 @bp.get("/artifacts/<artifact_id>/table")
 def frame_table(artifact_id: str) -> str | BaseResponse:
     """A page of the table (htmx fragment). Without htmx: the artifact's page showing it."""
-    view = _table_view(get_frames().require_frame(artifact_id))
+    view = _table_view(get_store().frames.require_frame(artifact_id))
     if not _is_fragment_request():
         response = redirect(view.page_url())
     else:
@@ -124,8 +124,7 @@ def frame_table(artifact_id: str) -> str | BaseResponse:
 @csrf.exempt  # the form checks its own token, after the upload limit below is in place
 def upload_csv() -> tuple[str, int] | BaseResponse:
     """Upload a CSV as a new root artifact, or as a child of `parent` (GET) / `parent_id` (POST)."""
-    # CSRFProtect would read the body before this view, under MAX_CONTENT_LENGTH (the JSON limit).
-    request.max_content_length = current_app.config["MAX_UPLOAD_BYTES"] + MULTIPART_OVERHEAD
+    allow_upload_body()  # before CSRFProtect reads the body under MAX_CONTENT_LENGTH (the JSON limit)
     try:
         form = CSVUploadForm()
     except RequestEntityTooLarge:
@@ -136,11 +135,11 @@ def upload_csv() -> tuple[str, int] | BaseResponse:
     if request.method == "GET":
         form.parent_id.data = request.args.get("parent") or ""
         if form.parent_id.data:
-            form.parent_id.data = str(get_manager().get(form.parent_id.data).id)  # 404 for a bad link
+            form.parent_id.data = str(get_store().artifacts.get(form.parent_id.data).id)  # 404 for a bad link
     elif form.validate_on_submit():
         upload = form.file.data
         try:
-            artifact = get_frames().create_from_csv(
+            artifact = get_store().frames.create_from_csv(
                 upload.stream, upload.filename or "upload.csv", parent_id=form.parent_id.data or None
             )
         except ArtifactError as error:
@@ -159,7 +158,7 @@ def upload_csv() -> tuple[str, int] | BaseResponse:
 
 
 def _too_large_message() -> str:
-    limit = current_app.config["MAX_UPLOAD_BYTES"]
+    limit = get_store().policy.max_upload_bytes
     return f"The file is larger than the upload limit of {limit / 1024 / 1024:,.0f} MiB; nothing was stored."
 
 
@@ -167,8 +166,8 @@ def _upload_page(form: CSVUploadForm, parent_id: str | None) -> str:
     parent = None
     if parent_id:
         try:
-            parent = get_manager().find_by_id(parent_id)
+            parent = get_store().artifacts.find_by_id(parent_id)
         except ArtifactError:
             pass  # a broken hidden field: the form says so when it is sent
-    limit_mib = current_app.config["MAX_UPLOAD_BYTES"] / 1024 / 1024
+    limit_mib = get_store().policy.max_upload_bytes / 1024 / 1024
     return render_template("frames/upload.html", form=form, parent=parent, limit_mib=limit_mib)

@@ -28,9 +28,9 @@ from pydantic import ValidationError
 from werkzeug.wrappers import Response as BaseResponse
 
 from webapp.artifacts import ArtifactIn, ArtifactOut, ArtifactUpdate
-from webapp.artifacts.errors import ArtifactChangedError, ArtifactError, ArtifactNotFoundError
+from webapp.artifacts.errors import ArtifactChangedError, ArtifactError, ArtifactNotFoundError, ArtifactValidationError
 from webapp.errors import render_error_page
-from webapp.services import get_manager
+from webapp.store import get_store
 from webapp.web import presenters
 from webapp.web.forms import ArtifactForm, ConfirmForm, MoveForm
 
@@ -67,7 +67,7 @@ class TreeNode:
 
 
 def level_label(level: int) -> str:
-    return current_app.extensions["artifact_hierarchy"].label_for(level)
+    return get_store().policy.hierarchy.label_for(level)
 
 
 def display_name(artifact: Any) -> str:
@@ -111,13 +111,13 @@ def _is_fragment_request() -> bool:
 
 
 def _tree_nodes(artifacts: list[ArtifactOut]) -> list[TreeNode]:
-    counts = get_manager().child_counts([a.id for a in artifacts])
+    counts = get_store().artifacts.child_counts([a.id for a in artifacts])
     return [TreeNode(a, counts.get(str(a.id), 0)) for a in artifacts]
 
 
 def _children(artifact_id: str, page: int) -> dict[str, Any]:
     """Context of the children partial: one page of child nodes and where the next starts."""
-    items, total = get_manager().find_paginated(page, CHILD_PAGE_SIZE, parent_id=artifact_id)
+    items, total = get_store().artifacts.find_paginated(page, CHILD_PAGE_SIZE, parent_id=artifact_id)
     shown = (page - 1) * CHILD_PAGE_SIZE + len(items)
     return {
         "parent_id": artifact_id,
@@ -143,12 +143,14 @@ def _picking(artifact: ArtifactOut) -> Picking:
 
 def _form_refused(form: Any, error: ArtifactError) -> None:
     """Show the manager's refusal on the form (the user's input stays in the fields)."""
-    form.form_errors.append(error.detail)
+    if isinstance(error, ArtifactValidationError) and isinstance(form, ArtifactForm):
+        form.refuse_data(error.detail)  # the data broke a limit of the store's policy
+    else:
+        form.form_errors.append(error.detail)
 
 
 def _artifact_in(form: ArtifactForm, parent_id: str | None) -> ArtifactIn:
-    context = {"max_json_depth": current_app.config["MAX_JSON_DEPTH"]}
-    return ArtifactIn.model_validate({"parent_id": parent_id, "data": form.data_value}, context=context)
+    return ArtifactIn.model_validate({"parent_id": parent_id, "data": form.data_value})
 
 
 # Pages and fragments ---------------------------------------------------------------------
@@ -158,8 +160,8 @@ def _artifact_in(form: ArtifactForm, parent_id: str | None) -> ArtifactIn:
 def artifact_index() -> str:
     """The root artifacts, newest first, optionally filtered by text in their data."""
     q = request.args.get("q", "").strip()[:MAX_QUERY_LENGTH]
-    size = current_app.config["DEFAULT_PAGE_SIZE"]
-    listing = get_manager().list_page(_page_arg(), size, roots_only=True, text=q or None, newest_first=True)
+    size = get_store().policy.default_page_size
+    listing = get_store().artifacts.list_page(_page_arg(), size, roots_only=True, text=q or None, newest_first=True)
     context = {"listing": listing, "nodes": _tree_nodes(listing.items), "q": q}
     if _is_fragment_request() and request.headers.get("HX-Target") == "listing":
         return render_template("artifacts/_listing.html", **context)
@@ -168,7 +170,7 @@ def artifact_index() -> str:
 
 @bp.get("/artifacts/<artifact_id>")
 def artifact_detail(artifact_id: str) -> str:
-    manager = get_manager()
+    manager = get_store().artifacts
     artifact = manager.get(artifact_id)
     artifact_id = str(artifact.id)
     return render_template(
@@ -182,20 +184,20 @@ def artifact_detail(artifact_id: str) -> str:
 @bp.get("/artifacts/<artifact_id>/children")
 def artifact_children(artifact_id: str) -> str | BaseResponse:
     """One level of children (htmx fragment). Without htmx: the artifact's page."""
-    artifact_id = str(get_manager().get(artifact_id).id)
+    artifact_id = str(get_store().artifacts.get(artifact_id).id)
     page = _page_arg()
     if not _is_fragment_request():
         return redirect(url_for("web.artifact_detail", artifact_id=artifact_id, page=page if page > 1 else None)
                         + "#children")
     moving = request.args.get("move")
-    picking = _picking(get_manager().get(moving)) if moving else None
+    picking = _picking(get_store().artifacts.get(moving)) if moving else None
     return render_template("artifacts/_children.html", picking=picking, **_children(artifact_id, page))
 
 
 @bp.get("/artifacts/<artifact_id>/value")
 def artifact_value(artifact_id: str) -> Response:
     """One value of the data in full (by JSON pointer): text as text/plain, the rest as JSON."""
-    artifact = get_manager().get(artifact_id)
+    artifact = get_store().artifacts.get(artifact_id)
     pointer = request.args.get("pointer", "")
     try:
         value = presenters.resolve_pointer(artifact.data, pointer)
@@ -232,12 +234,12 @@ def artifact_new() -> tuple[str, int] | BaseResponse:
     if request.method == "GET":
         parent_id = request.args.get("parent") or None
         form.start(None, request.args.get("mode", ""))
-        form.parent_id.data = str(get_manager().get(parent_id).id) if parent_id else ""
+        form.parent_id.data = str(get_store().artifacts.get(parent_id).id) if parent_id else ""
     elif form.rebuilding:
         status = 200 if form.rebuild() else 422
     elif form.validate_on_submit():
         try:
-            artifact = get_manager().create(_artifact_in(form, form.parent_id.data or None))
+            artifact = get_store().artifacts.create(_artifact_in(form, form.parent_id.data or None))
         except ArtifactError as error:
             _form_refused(form, error)
         except ValidationError:  # only the hidden parent id can be wrong here: data passed the form
@@ -248,7 +250,7 @@ def artifact_new() -> tuple[str, int] | BaseResponse:
     parent = None
     if form.parent_id.data:
         try:
-            parent = get_manager().find_by_id(form.parent_id.data)
+            parent = get_store().artifacts.find_by_id(form.parent_id.data)
         except ArtifactError:
             pass  # reported on the form
     return render_template(
@@ -259,7 +261,7 @@ def artifact_new() -> tuple[str, int] | BaseResponse:
 @bp.route("/artifacts/<artifact_id>/edit", methods=["GET", "POST"])
 def artifact_edit(artifact_id: str) -> tuple[str, int] | BaseResponse:
     """Replace an artifact's data, unless someone else changed it since the form opened."""
-    artifact = get_manager().get(artifact_id)
+    artifact = get_store().artifacts.get(artifact_id)
     too_large = len(json.dumps(artifact.data)) > EDITABLE_JSON_CHARS
     form = ArtifactForm()
     status = 422 if request.method == "POST" else 200  # a POST that ends here was refused
@@ -273,7 +275,7 @@ def artifact_edit(artifact_id: str) -> tuple[str, int] | BaseResponse:
         status = 200 if form.rebuild() else 422
     elif form.validate_on_submit():
         try:
-            updated = get_manager().update(
+            updated = get_store().artifacts.update(
                 artifact.id, ArtifactUpdate(data=form.data_value), if_match=form.version.data or None
             )
         except ArtifactChangedError as error:
@@ -295,7 +297,7 @@ def artifact_edit(artifact_id: str) -> tuple[str, int] | BaseResponse:
 @bp.route("/artifacts/<artifact_id>/move", methods=["GET", "POST"])
 def artifact_move(artifact_id: str) -> tuple[str, int] | BaseResponse:
     """Move an artifact (with its subtree) under another parent, or make it a root."""
-    manager = get_manager()
+    manager = get_store().artifacts
     artifact = manager.get(artifact_id)
     form = MoveForm()
     status = 422 if request.method == "POST" else 200  # a POST that ends here was refused
@@ -330,7 +332,7 @@ def artifact_move(artifact_id: str) -> tuple[str, int] | BaseResponse:
 @bp.route("/artifacts/<artifact_id>/delete", methods=["GET", "POST"])
 def artifact_delete(artifact_id: str) -> tuple[str, int] | BaseResponse:
     """Confirm, then delete a leaf. An artifact with children is refused with an explanation."""
-    manager = get_manager()
+    manager = get_store().artifacts
     artifact = manager.get(artifact_id)
     form = ConfirmForm()
     status = 200

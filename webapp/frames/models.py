@@ -2,7 +2,7 @@
 
 An uploaded CSV becomes one Parquet file stored in this table (a BLOB on SQLite, bytea
 on PostgreSQL), so backups, transactions and both databases keep working unchanged,
-while the artifact's JSON `data` stays small. Why: README, "DataFrames and CSV files".
+while the artifact's JSON `data` stays small. Why: docs/tables.md.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .models import Base, UTCDateTime, utcnow
+from webapp.artifacts.models import Base, UTCDateTime, utcnow
 
 PARQUET = "parquet"
 

@@ -1,17 +1,9 @@
-"""DataFrame artifacts: CSV uploads, their stored rows, paging, sorting, summaries, exports.
+"""Tables in memory: parsing CSV files, Arrow tables and their pages, summaries, exports.
 
-No Flask here: the pages, the JSON API and scripts all go through FrameService.
-
-    frames = FrameService(manager)
-    with open("sales.csv", "rb") as file:
-        artifact = frames.create_from_csv(file, "sales.csv")
-    df = frames.load_dataframe(artifact.id)
-
-An uploaded CSV is parsed by pandas (its pyarrow engine), its rows are stored as one
-Parquet file in `artifact_frames` beside the artifact (see frame_models.py), and the
-artifact's JSON `data` records where it came from, its dtypes and a short preview. A
-table stored inline the spec's way, `data={"dataframe": PandasDataFrame(...).model_dump()}`,
-pages and exports through the same code.
+An uploaded CSV is parsed by pandas (its pyarrow engine) into an Arrow table; FrameService
+stores it as one Parquet file beside the artifact. A table stored inline the spec's way,
+`data={"dataframe": PandasDataFrame(...).model_dump()}`, pages and exports through the
+same code. No database and no Flask here.
 """
 
 from __future__ import annotations
@@ -22,9 +14,7 @@ import hashlib
 import io
 import json
 import re
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import PurePosixPath
@@ -37,12 +27,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
-from .errors import ArtifactError, ArtifactValidationError
-from .frame_models import PARQUET, ArtifactFrame
-from .manager import ArtifactManager, normalize_id
-from .schemas import ArtifactIn, ArtifactOut, PandasDataFrame
+from webapp.artifacts.errors import ArtifactError
+from webapp.artifacts.schemas import PandasDataFrame
+
+from .models import PARQUET
 
 PREVIEW_ROWS = 10  # rows copied into the artifact's JSON data
 MAX_COLUMNS = 2_000
@@ -50,7 +39,6 @@ SNIFF_BYTES = 64 * 1024
 READ_CHUNK = 1024 * 1024
 EXPORT_BATCH_ROWS = 10_000
 PARQUET_ROW_GROUP = 64 * 1024
-DEFAULT_CACHE_BYTES = 192 * 1024 * 1024
 DELIMITERS = ",;\t|"
 
 # Control bytes never found in CSV text (tab, line feed and carriage return are fine):
@@ -188,7 +176,7 @@ class LoadedFrame:
         if isinstance(self.rows, pa.Table):
             return self.rows
         table = self._parquet().read()
-        _return_freed_memory()
+        return_freed_memory()
         return table
 
     def _parquet(self) -> pq.ParquetFile:
@@ -266,7 +254,7 @@ def parse_csv(stream: BinaryIO, file_name: str, *, max_bytes: int | None = None)
         raise InvalidCSVError("The file is empty.")
     table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
     del frame
-    _return_freed_memory()  # the reader's buffers: a few times the file's size
+    return_freed_memory()  # the reader's buffers: a few times the file's size
     if dialect.skipinitialspace:  # "a, b": Arrow already trims numbers and dates, not text
         table = _strip_leading_spaces(table)
     table = _storable(table)
@@ -445,219 +433,7 @@ def _cell_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-# The per-process cache --------------------------------------------------------------
-
-
-class FrameCache:
-    """Loaded tables and sort orders, least recently used first out, within `max_bytes`.
-
-    Frames never change once stored, and their keys name the content (artifact id and
-    SHA-256, or the inline data's update time), so nothing needs invalidating.
-    """
-
-    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable, load: Callable[[], T], size_of: Callable[[T], int]) -> T:
-        """The cached value for `key`, or `load()`'s result, cached when it fits."""
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key][0]
-        value = load()  # outside the lock: loading a big frame takes a while
-        self.put(key, value, size_of(value))
-        return value
-
-    def put(self, key: Hashable, value: Any, size: int) -> None:
-        with self._lock:
-            if key in self._items:
-                self._size -= self._items.pop(key)[1]
-            if size > self.max_bytes:
-                return
-            self._items[key] = (value, size)
-            self._size += size
-            self._shrink(self.max_bytes)
-
-    def make_room(self, size: int) -> None:
-        """Drop the least recently used entries until `size` more bytes fit the budget."""
-        with self._lock:
-            self._shrink(self.max_bytes - size)
-
-    def _shrink(self, limit: int) -> None:
-        while self._items and self._size > limit:
-            _, (_, evicted) = self._items.popitem(last=False)
-            self._size -= evicted
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-
-# The service ---------------------------------------------------------------------------
-
-
-class FrameService:
-    """Use cases on tables held by artifacts, over an ArtifactManager and its session."""
-
-    def __init__(
-        self,
-        manager: ArtifactManager | Callable[[], ArtifactManager],
-        cache: FrameCache | None = None,
-        *,
-        max_upload_bytes: int | None = None,
-    ) -> None:
-        """`manager` may be a function that gives one on first use: a web request's manager
-        opens its write transaction when created, and a CSV should be parsed before that."""
-        self._manager = manager
-        self.cache = cache if cache is not None else FrameCache()
-        self.max_upload_bytes = max_upload_bytes
-
-    @property
-    def manager(self) -> ArtifactManager:
-        if not isinstance(self._manager, ArtifactManager):
-            self._manager = self._manager()
-        return self._manager
-
-    @property
-    def session(self) -> Any:
-        return self.manager.session
-
-    # Writes ---------------------------------------------------------------------------
-
-    def create_from_csv(self, stream: BinaryIO, file_name: str, parent_id: object | None = None) -> ArtifactOut:
-        """A new artifact holding the CSV's table, with its stored rows, in one transaction.
-
-        Raises InvalidULIDError, ArtifactNotFoundError (parent), InvalidCSVError,
-        CSVTooLargeError, HierarchyDepthError. Nothing is stored when it raises.
-        """
-        if parent_id is not None:
-            parent_id = normalize_id(parent_id)
-        # The new table joins the cache: make room first, so that a worker's memory stays
-        # near its budget however many tables it had cached.
-        self.cache.make_room(stream.seek(0, io.SEEK_END))
-        # Parse and compress before the manager's transaction: no lock is held meanwhile.
-        parsed = parse_csv(stream, clean_file_name(file_name), max_bytes=self.max_upload_bytes)
-        artifact_in = ArtifactIn(parent_id=parent_id, data=parsed.artifact_data())
-        stored = {
-            "format": PARQUET,
-            "source_sha256": parsed.source.sha256,
-            "row_count": parsed.table.num_rows,
-            "column_count": parsed.table.num_columns,
-            "dtypes": parsed.dtypes,
-            "summary": parsed.summary,
-            "content": _parquet(parsed.table),
-        }
-        stored["size_bytes"] = len(stored["content"])
-        recorded_name = parsed.source.file_name
-        del parsed  # the decoded rows: from here on the Parquet copy is all this worker keeps
-        _return_freed_memory()
-        artifact = self.manager.create(
-            artifact_in, companions=lambda artifact_id: [ArtifactFrame(artifact_id=artifact_id, **stored)]
-        )
-        key = ("stored", str(artifact.id), stored["source_sha256"])
-        loaded = LoadedFrame(key, stored["content"], stored["dtypes"], stored["summary"], recorded_name)
-        self.cache.put(key, loaded, loaded.nbytes)  # its first page needs no database read
-        return artifact
-
-    # Reads ----------------------------------------------------------------------------
-
-    def frame_of(self, artifact: ArtifactOut) -> LoadedFrame | None:
-        """The artifact's table: its stored rows, else a valid inline `data["dataframe"]`; or None."""
-        stored = self.session.get(ArtifactFrame, str(artifact.id))
-        if stored is not None:
-            key = ("stored", stored.artifact_id, stored.source_sha256)
-            file_name = artifact.data.get("name") if isinstance(artifact.data, dict) else None
-            return self.cache.get(key, lambda: self._read_stored(key, stored, file_name), _frame_size)
-        value = artifact.data.get("dataframe") if isinstance(artifact.data, dict) else None
-        if not isinstance(value, dict):
-            return None
-        key = ("inline", str(artifact.id), artifact.updated_at.isoformat())
-        try:
-            return self.cache.get(key, lambda: _read_inline(key, value), _frame_size)
-        except ValueError:  # not a table we can page: the artifact page shows it as plain JSON
-            return None
-
-    def require_frame(self, artifact_id: object) -> LoadedFrame:
-        """Raises InvalidULIDError, ArtifactNotFoundError, FrameNotFoundError."""
-        artifact = self.manager.get(artifact_id)
-        loaded = self.frame_of(artifact)
-        if loaded is None:
-            raise FrameNotFoundError(artifact.id)
-        return loaded
-
-    def page(
-        self, loaded: LoadedFrame, page: int = 1, size: int = 50, sort: str | None = None, order: str = "asc"
-    ) -> FramePage:
-        """Rows of one page (1-based, clamped to the last page), sorted by `sort` when given.
-
-        Sorting is stable with missing values last, whichever the order. Raises
-        ArtifactValidationError for an unknown column or order.
-        """
-        columns, size = loaded.schema.names, max(size, 1)
-        if order not in ("asc", "desc"):
-            raise _query_error("order", "Input should be 'asc' or 'desc'", f"Unknown sort order {order[:20]!r}.")
-        if sort is not None and sort not in columns:
-            raise _query_error("sort", f"No column named {sort[:100]!r}", f"No column named {sort[:100]!r} to sort by.")
-        pages = max(-(-loaded.row_count // size), 1)
-        page = min(max(page, 1), pages)
-        offset = (page - 1) * size
-        if sort is None:
-            rows = loaded.slice(offset, size)
-        else:
-            indices = self._sort_indices(loaded, sort, order)
-            rows = self._decoded(loaded).take(indices.slice(offset, size))
-        return FramePage(
-            columns=columns,
-            dtypes=loaded.dtypes,
-            data=rows_of(rows),
-            total=loaded.row_count,
-            page=page,
-            size=size,
-            pages=pages,
-            sort=sort,
-            order=order,  # type: ignore[arg-type]
-        )
-
-    def load_dataframe(self, artifact_id: object) -> pd.DataFrame:
-        """The whole table as pandas. Raises ArtifactNotFoundError, FrameNotFoundError."""
-        return to_pandas(self.require_frame(artifact_id).table())
-
-    def _decoded(self, loaded: LoadedFrame) -> pa.Table:
-        """All of a table's rows, decoded once per process while they stay in the cache."""
-        if isinstance(loaded.rows, pa.Table):
-            return loaded.rows
-        return self.cache.get((*loaded.key, "decoded"), loaded.table, lambda table: table.nbytes)
-
-    def _sort_indices(self, loaded: LoadedFrame, column: str, order: str) -> pa.Array:
-        def sort() -> pa.Array:
-            direction = "ascending" if order == "asc" else "descending"
-            indices = pc.sort_indices(self._decoded(loaded), sort_keys=[(column, direction, "at_end")])
-            return indices.cast(pa.uint32()) if len(indices) <= 2**32 else indices  # half the cache space
-
-        return self.cache.get((*loaded.key, "sort", column, order), sort, lambda indices: indices.nbytes)
-
-    def _read_stored(self, key: tuple[str, ...], stored: ArtifactFrame, file_name: Any) -> LoadedFrame:
-        content = self._content(stored.artifact_id)
-        return LoadedFrame(key, content, stored.dtypes, stored.summary, file_name if isinstance(file_name, str) else None)
-
-    def _content(self, artifact_id: str) -> bytes:
-        """The stored Parquet file. PostgreSQL sends bytea as hex text unless asked for binary:
-        twice the bytes to send and decode (a million rows: 0.33 s instead of 0.13 s)."""
-        connection = self.session.connection()
-        if connection.dialect.driver != "psycopg":
-            return self.session.scalar(select(ArtifactFrame.content).where(ArtifactFrame.artifact_id == artifact_id))
-        with connection.connection.driver_connection.cursor(binary=True) as cursor:  # same transaction
-            cursor.execute("SELECT content FROM artifact_frames WHERE artifact_id = %s", (artifact_id,))
-            return cursor.fetchone()[0]
-
-
-def _read_inline(key: tuple[str, ...], value: dict[str, Any]) -> LoadedFrame:
+def read_inline(key: tuple[str, ...], value: dict[str, Any]) -> LoadedFrame:
     """Raises ValueError when `value` is not a PandasDataFrame with distinct column names."""
     frame = PandasDataFrame.model_validate(value)
     if len(set(frame.columns)) < len(frame.columns):
@@ -667,7 +443,7 @@ def _read_inline(key: tuple[str, ...], value: dict[str, Any]) -> LoadedFrame:
     return LoadedFrame(key, table, dtypes, summary)
 
 
-def _parquet(table: pa.Table) -> bytes:
+def parquet_bytes(table: pa.Table) -> bytes:
     """The table as a Parquet file: zstd without dictionaries (smaller and faster to write
     them for text that seldom repeats), in row groups that a page can read alone."""
     sink = io.BytesIO()
@@ -675,17 +451,9 @@ def _parquet(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-def _return_freed_memory() -> None:
+def return_freed_memory() -> None:
     """Hand memory Arrow freed back to the system, instead of keeping it for later."""
     pa.default_memory_pool().release_unused()
-
-
-def _frame_size(loaded: LoadedFrame) -> int:
-    return loaded.nbytes
-
-
-def _query_error(name: str, message: str, detail: str) -> ArtifactValidationError:
-    return ArtifactValidationError([{"loc": ["query", name], "msg": message, "type": "value_error"}], detail)
 
 
 # Exports ---------------------------------------------------------------------------------
@@ -723,22 +491,3 @@ def json_chunks(loaded: LoadedFrame) -> Iterator[bytes]:
             yield separator + orjson.dumps(rows_of(pa.Table.from_batches([batch])))[1:-1]
             separator = b","
     yield b"]}"
-
-
-__all__ = [
-    "CSVSource",
-    "CSVTooLargeError",
-    "FrameCache",
-    "FrameNotFoundError",
-    "FramePage",
-    "FrameService",
-    "InvalidCSVError",
-    "LoadedFrame",
-    "csv_chunks",
-    "json_chunks",
-    "clean_file_name",
-    "parse_csv",
-    "profile",
-    "rows_of",
-    "to_pandas",
-]

@@ -1,0 +1,187 @@
+"""FrameService: the use cases on tables held by artifacts. No Flask here.
+
+    store = open_store("sqlite:///instance/artifacts.db")
+    with open("sales.csv", "rb") as file:
+        artifact = store.frames.create_from_csv(file, "sales.csv")
+    df = store.frames.load_dataframe(artifact.id)
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, BinaryIO
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from webapp.artifacts import ArtifactIn, ArtifactManager, ArtifactOut, ArtifactValidationError
+from webapp.artifacts.manager import normalize_id
+
+from .cache import FrameCache
+from .models import PARQUET, ArtifactFrame
+from .repository import FrameRepository
+from .tables import (
+    FrameNotFoundError,
+    FramePage,
+    LoadedFrame,
+    clean_file_name,
+    parquet_bytes,
+    parse_csv,
+    read_inline,
+    return_freed_memory,
+    rows_of,
+    to_pandas,
+)
+
+
+class FrameService:
+    """Tables held by artifacts: stored beside them (`artifact_frames`) or inline in their data.
+
+    It reaches the artifacts only through the manager's use cases, and shares its unit of
+    work, so a table and its artifact are written in one transaction.
+    """
+
+    def __init__(self, repo: FrameRepository, artifacts: ArtifactManager, cache: FrameCache | None = None) -> None:
+        self.repo = repo
+        self.artifacts = artifacts
+        self.policy = artifacts.policy
+        self.cache = cache if cache is not None else FrameCache(self.policy.frame_cache_bytes)
+
+    # Writes ---------------------------------------------------------------------------
+
+    def create_from_csv(self, stream: BinaryIO, file_name: str, parent_id: object | None = None) -> ArtifactOut:
+        """A new artifact holding the CSV's table, with its stored rows, in one transaction.
+
+        Raises InvalidULIDError, ArtifactNotFoundError (parent), InvalidCSVError,
+        CSVTooLargeError, HierarchyDepthError. Nothing is stored when it raises.
+        """
+        if parent_id is not None:
+            parent_id = normalize_id(parent_id)
+        # The new table joins the cache: make room first, so that a worker's memory stays
+        # near its budget however many tables it had cached.
+        self.cache.make_room(stream.seek(0, io.SEEK_END))
+        # Parse and compress before the write transaction: no lock is held meanwhile.
+        parsed = parse_csv(stream, clean_file_name(file_name), max_bytes=self.policy.max_upload_bytes)
+        artifact_in = ArtifactIn(parent_id=parent_id, data=parsed.artifact_data())
+        stored = {
+            "format": PARQUET,
+            "source_sha256": parsed.source.sha256,
+            "row_count": parsed.table.num_rows,
+            "column_count": parsed.table.num_columns,
+            "dtypes": parsed.dtypes,
+            "summary": parsed.summary,
+            "content": parquet_bytes(parsed.table),
+        }
+        stored["size_bytes"] = len(stored["content"])
+        recorded_name = parsed.source.file_name
+        del parsed  # the decoded rows: from here on the Parquet copy is all this worker keeps
+        return_freed_memory()
+        with self.artifacts.work.writing():
+            artifact = self.artifacts.create(artifact_in)
+            self.repo.add(ArtifactFrame(artifact_id=str(artifact.id), **stored))
+        key = ("stored", str(artifact.id), stored["source_sha256"])
+        loaded = LoadedFrame(key, stored["content"], stored["dtypes"], stored["summary"], recorded_name)
+        self.cache.put(key, loaded, loaded.nbytes)  # its first page needs no database read
+        return artifact
+
+    # Reads ----------------------------------------------------------------------------
+
+    def frame_of(self, artifact: ArtifactOut) -> LoadedFrame | None:
+        """The artifact's table: its stored rows, else a valid inline `data["dataframe"]`; or None."""
+        stored = self.repo.get(str(artifact.id))
+        if stored is not None:
+            key = ("stored", stored.artifact_id, stored.source_sha256)
+            file_name = artifact.data.get("name") if isinstance(artifact.data, dict) else None
+            return self.cache.get(key, lambda: self._read_stored(key, stored, file_name), _frame_size)
+        value = artifact.data.get("dataframe") if isinstance(artifact.data, dict) else None
+        if not isinstance(value, dict):
+            return None
+        key = ("inline", str(artifact.id), artifact.updated_at.isoformat())
+        try:
+            return self.cache.get(key, lambda: read_inline(key, value), _frame_size)
+        except ValueError:  # not a table we can page: the artifact page shows it as plain JSON
+            return None
+
+    def require_frame(self, artifact_id: object) -> LoadedFrame:
+        """Raises InvalidULIDError, ArtifactNotFoundError, FrameNotFoundError."""
+        artifact = self.artifacts.get(artifact_id)
+        loaded = self.frame_of(artifact)
+        if loaded is None:
+            raise FrameNotFoundError(artifact.id)
+        return loaded
+
+    def page(
+        self, loaded: LoadedFrame, page: int = 1, size: int = 50, sort: str | None = None, order: str = "asc"
+    ) -> FramePage:
+        """Rows of one page (1-based, clamped to the last page), sorted by `sort` when given.
+
+        Sorting is stable with missing values last, whichever the order. Raises
+        ArtifactValidationError for a size over the policy's maximum, an unknown column or order.
+        """
+        columns, size = loaded.schema.names, max(self.policy.check_page_size(size), 1)
+        if order not in ("asc", "desc"):
+            raise _query_error("order", "Input should be 'asc' or 'desc'", f"Unknown sort order {order[:20]!r}.")
+        if sort is not None and sort not in columns:
+            raise _query_error("sort", f"No column named {sort[:100]!r}", f"No column named {sort[:100]!r} to sort by.")
+        pages = max(-(-loaded.row_count // size), 1)
+        page = min(max(page, 1), pages)
+        offset = (page - 1) * size
+        if sort is None:
+            rows = loaded.slice(offset, size)
+        else:
+            indices = self._sort_indices(loaded, sort, order)
+            rows = self._decoded(loaded).take(indices.slice(offset, size))
+        return FramePage(
+            columns=columns,
+            dtypes=loaded.dtypes,
+            data=rows_of(rows),
+            total=loaded.row_count,
+            page=page,
+            size=size,
+            pages=pages,
+            sort=sort,
+            order=order,  # type: ignore[arg-type]
+        )
+
+    def load_dataframe(self, artifact_id: object) -> pd.DataFrame:
+        """The whole table as pandas. Raises ArtifactNotFoundError, FrameNotFoundError."""
+        return to_pandas(self.require_frame(artifact_id).table())
+
+    # Export and import (webapp.ops) -----------------------------------------------------
+
+    def export_payloads(self, artifact_ids: list[str]) -> dict[str, Any]:
+        """The stored tables of these artifacts, JSON-safe, keyed by artifact id."""
+        return self.repo.dump(artifact_ids)
+
+    def import_payloads(self, payloads: dict[str, Any]) -> None:
+        """Store tables written by export_payloads (their artifacts exist by then)."""
+        self.repo.load(payloads)
+
+    # Helpers --------------------------------------------------------------------------
+
+    def _decoded(self, loaded: LoadedFrame) -> pa.Table:
+        """All of a table's rows, decoded once per process while they stay in the cache."""
+        if isinstance(loaded.rows, pa.Table):
+            return loaded.rows
+        return self.cache.get((*loaded.key, "decoded"), loaded.table, lambda table: table.nbytes)
+
+    def _sort_indices(self, loaded: LoadedFrame, column: str, order: str) -> pa.Array:
+        def sort() -> pa.Array:
+            direction = "ascending" if order == "asc" else "descending"
+            indices = pc.sort_indices(self._decoded(loaded), sort_keys=[(column, direction, "at_end")])
+            return indices.cast(pa.uint32()) if len(indices) <= 2**32 else indices  # half the cache space
+
+        return self.cache.get((*loaded.key, "sort", column, order), sort, lambda indices: indices.nbytes)
+
+    def _read_stored(self, key: tuple[str, ...], stored: ArtifactFrame, file_name: Any) -> LoadedFrame:
+        content = self.repo.content(stored.artifact_id)
+        return LoadedFrame(key, content, stored.dtypes, stored.summary, file_name if isinstance(file_name, str) else None)
+
+
+def _frame_size(loaded: LoadedFrame) -> int:
+    return loaded.nbytes
+
+
+def _query_error(name: str, message: str, detail: str) -> ArtifactValidationError:
+    return ArtifactValidationError([{"loc": ["query", name], "msg": message, "type": "value_error"}], detail)

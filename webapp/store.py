@@ -1,0 +1,77 @@
+"""The composition root: a Store holds every service of one request or script, built one way.
+
+Views, forms, the CLI and the operations ask for a Store and pass no limits: the Policy
+inside it is read once from the configuration, and every use case enforces it.
+
+    store = open_store("sqlite:///instance/artifacts.db")        # a script
+    root = store.artifacts.create(ArtifactIn(data={"experiment_name": "v1"}))
+    store = get_store()                                           # a Flask request
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Any
+
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session, sessionmaker
+
+from webapp.artifacts import ArtifactManager, ArtifactRepository, Base, Policy
+from webapp.artifacts.database import open_engine
+from webapp.extensions import db
+from webapp.frames import FrameCache, FrameRepository, FrameService
+
+
+class Store:
+    """The services of one session, sharing its unit of work.
+
+    `artifacts` is the core (the spec's ArtifactManager); each feature with tables of its
+    own (`frames`, …) reaches it only through its public use cases.
+    """
+
+    def __init__(self, session: Session, policy: Policy, *, frame_cache: FrameCache | None = None) -> None:
+        self.session = session
+        self.policy = policy
+        self.artifacts = ArtifactManager(ArtifactRepository(session), policy=policy)
+        self.frames = FrameService(FrameRepository(session), self.artifacts, frame_cache)
+
+    def reading(self) -> AbstractContextManager[None]:
+        """One read use case spanning several services."""
+        return self.artifacts.work.reading()
+
+    def writing(self, *, exclusive: bool = False, commit: bool = True) -> AbstractContextManager[None]:
+        """One write transaction spanning several use cases: all of them land, or none
+        (`commit=False` rolls back at the end: a dry run). See UnitOfWork.writing."""
+        return self.artifacts.work.writing(exclusive=exclusive, commit=commit)
+
+    @property
+    def extras(self) -> dict[str, Any]:
+        """Features whose payloads travel beside the artifacts in an export file, by name:
+        each has export_payloads(ids) and import_payloads(payloads)."""
+        return {"frames": self.frames}
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def open_store(url: str, policy: Policy | None = None, *, create: bool = True) -> Store:
+    """A Store for a script, on its own engine; `create` makes missing tables."""
+    engine = open_engine(url)
+    if create:
+        Base.metadata.create_all(engine)
+    return Store(sessionmaker(engine, expire_on_commit=False)(), policy or Policy())
+
+
+def init_app(app: Flask) -> None:
+    """Read the policy once, and give each worker process one table cache."""
+    policy = Policy.from_config(app.config)
+    app.extensions["store_policy"] = policy
+    app.extensions["frame_cache"] = FrameCache(policy.frame_cache_bytes)
+
+
+def get_store() -> Store:
+    """The request's (or CLI command's) Store, built on first use around Flask-SQLAlchemy's session."""
+    if "store" not in g:
+        extensions = current_app.extensions
+        g.store = Store(db.session(), extensions["store_policy"], frame_cache=extensions["frame_cache"])
+    return g.store
