@@ -11,7 +11,8 @@ import subprocess
 import pytest
 import requests
 
-from tests.conftest import ROOT, gunicorn_server
+from tests.conftest import gunicorn_server
+from tests.helpers import doc_block
 
 
 @pytest.fixture
@@ -83,19 +84,12 @@ def test_spec_curl_commands_verbatim(server):
     assert [(c["level"], c["data"]) for c in tree["children"]] == [(1, {"model": "trained"})]
 
 
-def readme_block(containing: str) -> str:
-    """The README's ```bash block that contains `containing` (so the README stays true)."""
-    text = (ROOT / "README.md").read_text()
-    blocks = [block.split("\n", 1)[1] for block in text.split("```bash")[1:]]
-    (block,) = [block.split("```", 1)[0] for block in blocks if containing in block.split("```", 1)[0]]
-    return block
-
-
 @pytest.mark.skipif(not shutil.which("curl"), reason="apt-get install curl")
-def test_readme_if_match_commands_refuse_a_stale_write(server):
+def test_docs_if_match_commands_refuse_a_stale_write(server):
+    """docs/api.md's If-Match commands, as written, pointed at our gunicorn."""
     api = f"{server}/api/v1/artifacts"
     child_id = requests.post(api, json={"data": {"model": "trained"}}, timeout=10).json()["id"]
-    script = readme_block('-H "If-Match: $ETAG"').replace("http://localhost:8000", server)
+    script = doc_block("docs/api.md", '-H "If-Match: $ETAG"').replace("http://localhost:8000", server)
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=60,
         env={"PATH": os.environ["PATH"], "CHILD_ID": child_id},
