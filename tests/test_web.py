@@ -326,6 +326,16 @@ def test_children_fragment_of_a_missing_artifact_is_an_error_fragment(client):
     assert "Artifact not found" in soup.get_text()
 
 
+def test_a_history_restore_onto_an_error_is_a_whole_page(client):
+    """"Back" onto an error that htmx no longer caches: htmx asks again, and must get the page."""
+    headers = {**HX, "HX-History-Restore-Request": "true"}
+    response = client.get("/artifacts/01K9ZQ4M7E2V6S3T8W5X0Y1Z2A/children", headers=headers)
+    soup = html(response)
+    assert response.status_code == 404
+    assert_full_page(soup)
+    assert "Artifact not found" in soup.get_text()
+
+
 # Create ---------------------------------------------------------------------------------
 
 

@@ -32,6 +32,7 @@ from webapp.artifacts.errors import ArtifactChangedError, ArtifactError, Artifac
 from webapp.errors import render_error_page
 from webapp.services import get_manager
 from webapp.web import presenters
+from webapp.web.htmx import is_fragment_request
 from webapp.web.forms import ArtifactForm, ConfirmForm, MoveForm
 
 bp = Blueprint("web", __name__)
@@ -105,11 +106,6 @@ def _page_arg(name: str = "page") -> int:
     return min(max(request.args.get(name, 1, type=int) or 1, 1), MAX_PAGE)
 
 
-def _is_fragment_request() -> bool:
-    """An htmx swap (not a history restore, which needs the whole page)."""
-    return bool(request.headers.get("HX-Request")) and not request.headers.get("HX-History-Restore-Request")
-
-
 def _tree_nodes(artifacts: list[ArtifactOut]) -> list[TreeNode]:
     counts = get_manager().child_counts([a.id for a in artifacts])
     return [TreeNode(a, counts.get(str(a.id), 0)) for a in artifacts]
@@ -161,7 +157,7 @@ def artifact_index() -> str:
     size = current_app.config["DEFAULT_PAGE_SIZE"]
     listing = get_manager().list_page(_page_arg(), size, roots_only=True, text=q or None, newest_first=True)
     context = {"listing": listing, "nodes": _tree_nodes(listing.items), "q": q}
-    if _is_fragment_request() and request.headers.get("HX-Target") == "listing":
+    if is_fragment_request() and request.headers.get("HX-Target") == "listing":
         return render_template("artifacts/_listing.html", **context)
     return render_template("artifacts/index.html", **context)
 
@@ -184,7 +180,7 @@ def artifact_children(artifact_id: str) -> str | BaseResponse:
     """One level of children (htmx fragment). Without htmx: the artifact's page."""
     artifact_id = str(get_manager().get(artifact_id).id)
     page = _page_arg()
-    if not _is_fragment_request():
+    if not is_fragment_request():
         return redirect(url_for("web.artifact_detail", artifact_id=artifact_id, page=page if page > 1 else None)
                         + "#children")
     moving = request.args.get("move")
