@@ -582,10 +582,81 @@ def test_move_under_another_parent(client, manager, lineage, make_artifact):
     assert "Moved “LinearRegression”: it is now a model." in html(client.get(response.headers["Location"])).get_text()
 
 
-def test_move_with_empty_parent_makes_a_root(client, manager, lineage):
-    response = post_form(client, f"/artifacts/{lineage['model'].id}/move", {"parent_id": "  "})
+def test_move_with_empty_parent_makes_a_root_once_confirmed(client, manager, lineage):
+    model = lineage["model"]
+    asked = post_form(client, f"/artifacts/{model.id}/move", {"parent_id": "  "})
+    assert asked.status_code == 200
+    assert "It will be a root artifact" in html(asked).select_one(".confirm-move").get_text()
+
+    response = post_form(client, f"/artifacts/{model.id}/move", confirmation(asked))
+
     assert response.status_code == 302
-    assert (manager.get(lineage["model"].id).level, manager.get(lineage["predictions"].id).level) == (0, 1)
+    assert (manager.get(model.id).level, manager.get(lineage["predictions"].id).level) == (0, 1)
+
+
+def confirmation(response: Any) -> dict[str, str]:
+    """What the confirm button of a move preview posts."""
+    form = html(response).select_one(".confirm-move form")
+    assert form["method"] == "post" and form.select_one("input[name=csrf_token]") is not None
+    return {i["name"]: i.get("value", "") for i in form.select("input[type=hidden]")}
+
+
+def test_move_to_the_parent_it_already_has_says_so_and_changes_nothing(client, manager, lineage, monkeypatch):
+    model, experiment = lineage["model"], lineage["experiment"]
+    monkeypatch.setattr("webapp.artifacts.manager.utcnow", lambda: model.updated_at.replace(year=2099))
+
+    under = post_form(client, f"/artifacts/{model.id}/move", {"parent_id": str(experiment.id)})
+    assert under.status_code == 302
+    assert texts(html(client.get(under.headers["Location"])).select(".flash-info")) == [
+        "“LinearRegression” is already under “weather_forecast”: nothing changed."
+    ]
+    root = post_form(client, f"/artifacts/{experiment.id}/move", {"parent_id": ""})
+    assert root.status_code == 302
+    assert texts(html(client.get(root.headers["Location"])).select(".flash-info")) == [
+        "“weather_forecast” is already a root artifact: nothing changed."
+    ]
+    assert manager.get(model.id) == model and manager.get(experiment.id) == experiment
+
+
+def test_a_move_that_changes_levels_says_what_happens_and_waits_for_confirmation(
+    client, manager, lineage, make_artifact
+):
+    model = lineage["model"]  # a model with one predictions child
+    leaf = make_artifact(make_artifact(make_artifact(name="other"), name="other model"), name="other predictions")
+
+    asked = post_form(client, f"/artifacts/{model.id}/move", {"parent_id": str(leaf.id)})
+
+    assert asked.status_code == 200
+    preview = html(asked).select_one(".confirm-move")
+    text = " ".join(preview.get_text(" ", strip=True).split())
+    assert "under predictions other predictions" in text
+    assert "It will be a level_3 (level 3, now level 1)" in text
+    assert "Level 3 has no label in the “ml_pipeline” hierarchy." in text
+    assert "2 artifacts move: it and its 1 descendant, each 2 levels deeper." in text
+    posted = confirmation(asked)
+    assert posted == {
+        "csrf_token": posted["csrf_token"], "parent_id": str(leaf.id), "version": model.version, "confirm": "1"
+    }
+    assert manager.get(model.id) == model  # nothing is written before the confirmation
+
+    done = post_form(client, f"/artifacts/{model.id}/move", posted)
+
+    assert done.status_code == 302
+    assert (manager.get(model.id).level, manager.get(lineage["predictions"].id).level) == (3, 4)
+    assert "Moved “LinearRegression”: it is now a level_3." in html(client.get(done.headers["Location"])).get_text()
+
+
+def test_a_confirmed_move_of_an_artifact_changed_meanwhile_is_refused(client, manager, lineage):
+    model = lineage["model"]
+    asked = post_form(client, f"/artifacts/{model.id}/move", {"parent_id": ""})
+    changed = manager.update(model.id, ArtifactUpdate(data={"model_type": "Ridge"}))
+
+    refused = post_form(client, f"/artifacts/{model.id}/move", confirmation(asked))
+
+    assert refused.status_code == 409
+    assert "Not moved: someone changed this artifact" in html(refused).select_one(".alert-error").get_text()
+    assert confirmation(refused)["version"] == changed.version  # asks again, about what is stored now
+    assert manager.get(model.id) == changed
 
 
 def test_move_page_offers_the_tree_to_pick_a_new_parent(client, lineage, make_artifact):

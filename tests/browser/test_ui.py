@@ -151,6 +151,12 @@ def test_move_by_picking_the_new_parent_in_the_tree(page, watch, live_server, sc
     page.screenshot(path=str(screenshots / "move-picker.png"), full_page=True)
     node(page, "Lasso").get_by_role("button", name="Move it under Lasso").click()
 
+    confirm = page.locator(".confirm-move")  # a level changes: nothing moves before the user agrees
+    expect(confirm).to_contain_text("It will be a predictions (level 2, now level 1).")
+    expect(confirm).to_contain_text("2 artifacts move: it and its 1 descendant, each 1 level deeper.")
+    assert requests.get(f"{api}/{model['id']}", timeout=10).json()["level"] == 1
+    confirm.get_by_role("button", name="Move 2 artifacts").click()
+
     expect(page.locator(".flash-success")).to_have_text("Moved “Ridge”: it is now a predictions.")
     moved = requests.get(f"{api}/{model['id']}", timeout=10).json()
     assert (moved["parent_id"], moved["level"]) == (better["id"], 2)

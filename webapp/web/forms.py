@@ -220,10 +220,20 @@ class ArtifactForm(FlaskForm):
 
 
 class MoveForm(FlaskForm):
-    """Choose a new parent by id; empty makes the artifact a root."""
+    """Choose a new parent by id; empty makes the artifact a root.
+
+    A move that changes levels is shown first and done on a second POST, which carries
+    `confirm` and the version of the artifact the preview described.
+    """
 
     parent_id = StringField("New parent id", filters=[lambda v: v.strip() if isinstance(v, str) else v],
                             validators=[Optional()])
+    version = HiddenField()
+    confirm = HiddenField()
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirm.data == "1" and bool(self.version.data)
 
     def validate_parent_id(self, field: Any) -> None:
         try:
