@@ -400,7 +400,7 @@ def test_create_from_key_value_rows_with_types(client, manager):
         "rows-0-key": "name", "rows-0-kind": "text", "rows-0-value": "line one\r\nline two",
         "rows-1-key": "epochs", "rows-1-kind": "number", "rows-1-value": " 12 ",
         "rows-2-key": "lr", "rows-2-kind": "number", "rows-2-value": "1e-3",
-        "rows-3-key": "done", "rows-3-kind": "boolean", "rows-3-value": "Yes",
+        "rows-3-key": "done", "rows-3-kind": "boolean", "rows-3-value": "true",
         "rows-4-key": "note", "rows-4-kind": "null", "rows-4-value": "",
         "rows-5-key": "tags", "rows-5-kind": "json", "rows-5-value": '["a", "b"]',
         "rows-6-key": "", "rows-6-kind": "text", "rows-6-value": "",
@@ -427,14 +427,84 @@ def test_key_value_errors_point_at_their_rows_and_keep_every_row(client, manager
     soup = html(response)
     assert response.status_code == 422
     assert texts(soup.select(".kv-row .error")) == [
-        "'twelve' is not a number.",
+        "Row 1 “a”: 'twelve' is not a number.",
         "The key 'a' is used twice.",
         "Give this value a key.",
-        "Write true or false.",
+        "Row 4 “flag”: write true or false, not 'maybe'.",
     ]
     assert [i.get("value") for i in soup.select(".kv-row input")] == ["a", "a", "", "flag"]
     assert texts(soup.select(".kv-row textarea")) == ["twelve", "again", "orphan value", "maybe"]
     assert manager.count() == 0
+
+
+def test_key_value_rows_infer_the_type_unless_one_is_chosen(client, manager):
+    typed = {
+        "epochs": "10", "lr": " 1e-3 ", "delta": "-2.5", "done": "true", "off": "false", "note": "null",
+        "answer": "yes", "zip": "007", "plus": "+5", "capital": "True", "name": "weather", "blank": "",
+    }
+    rows = {"mode": "fields"}
+    for index, (key, value) in enumerate(typed.items()):
+        rows |= {f"rows-{index}-key": key, f"rows-{index}-kind": "auto", f"rows-{index}-value": value}
+    rows |= {"rows-20-key": "as_text", "rows-20-kind": "text", "rows-20-value": "10"}
+
+    response = post_form(client, "/artifacts/new", rows)
+
+    assert response.status_code == 302
+    [artifact] = manager.find_all()
+    assert artifact.data == {
+        "epochs": 10, "lr": 0.001, "delta": -2.5, "done": True, "off": False, "note": None,
+        "answer": "yes", "zip": "007", "plus": "+5", "capital": "True", "name": "weather", "blank": "",
+        "as_text": "10",
+    }
+    assert type(artifact.data["epochs"]) is int
+
+
+def test_new_rows_start_with_the_inferred_type(client):
+    soup = html(client.get("/artifacts/new?mode=fields"))
+    kinds = [row.select_one("select option[selected]")["value"] for row in soup.select(".kv-row")]
+    assert kinds and set(kinds) == {"auto"}
+
+
+def test_a_number_too_large_to_store_is_refused_not_turned_into_text(client, manager):
+    response = post_form(client, "/artifacts/new", {"mode": "fields", "rows-0-key": "big", "rows-0-kind": "auto",
+                                                    "rows-0-value": "1e400"})
+    assert response.status_code == 422
+    assert "Row 1 “big”: '1e400' is too large" in html(response).select_one(".kv-row .error").get_text()
+    assert manager.count() == 0
+
+
+@pytest.mark.parametrize("word", ["yes", "no", "1", "0", "True", "FALSE", ""])
+def test_the_true_false_type_takes_only_true_or_false(client, manager, word):
+    response = post_form(client, "/artifacts/new", {
+        "mode": "fields", "rows-0-key": "name", "rows-0-kind": "text", "rows-0-value": "run",
+        "rows-1-key": "done", "rows-1-kind": "boolean", "rows-1-value": word,
+    })
+    soup = html(response)
+    assert response.status_code == 422
+    assert texts(soup.select(".kv-row .error")) == [f"Row 2 “done”: write true or false, not {word!r}."]
+    assert manager.count() == 0
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"mode": "fields"},
+        {"mode": "fields", "rows-0-key": "", "rows-0-kind": "auto", "rows-0-value": " "},
+        {"mode": "json", "data_json": "{}"},
+        {"mode": "json", "data_json": " { } "},
+        {"mode": "json", "data_json": ""},
+    ],
+)
+def test_an_empty_form_is_refused_on_the_pages(client, manager, make_artifact, form):
+    created = post_form(client, "/artifacts/new", form)
+    artifact = make_artifact(name="kept")
+    edited = post_form(client, f"/artifacts/{artifact.id}/edit", form)
+
+    for response in (created, edited):
+        assert response.status_code == 422
+        assert "Nothing to save: " in html(response).get_text()
+    assert [a.data for a in manager.find_all()] == [{"name": "kept"}]
+    assert client.post("/api/v1/artifacts", json={"data": {}}).status_code == 201  # the API takes {}
 
 
 def test_switching_modes_converts_the_data_both_ways_and_saves_nothing(client, manager):
@@ -465,8 +535,11 @@ def test_add_row_keeps_the_rows_typed_so_far(client):
     soup = html(client.post("/artifacts/new", data={
         "mode": "fields", "rows-0-key": "a", "rows-0-kind": "text", "rows-0-value": "1", "add_row": "1",
     }))
-    assert len(soup.select(".kv-row")) == 2
+    rows = soup.select(".kv-row")
+    assert len(rows) == 2
     assert soup.select_one(".kv-row input")["value"] == "a"
+    new_key = rows[1].select_one("input")
+    assert new_key.has_attr("autofocus") and not rows[0].select_one("input").has_attr("autofocus")
 
 
 def test_create_under_a_parent_that_vanished_shows_the_refusal_and_keeps_input(client, manager):

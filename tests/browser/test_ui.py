@@ -127,6 +127,44 @@ def test_create_expand_collapse_edit_and_delete(page, watch, live_server, databa
     assert watch.dialogs == []
 
 
+def test_add_a_row_in_place_focuses_its_key_and_types_are_inferred(page, watch, live_server):
+    page.goto(f"{live_server}/artifacts/new?mode=fields")
+    rows = page.locator(".kv-row")
+    expect(rows).to_have_count(2)
+    page.get_by_label("Key 1").fill("epochs")
+    page.get_by_label("Value 1").fill("10")
+    page.evaluate("window.__samePage = true")
+
+    page.get_by_role("button", name="Add a row").click()
+    page.get_by_role("button", name="Add a row").click()
+
+    expect(rows).to_have_count(4)
+    assert page.evaluate("window.__samePage") is True  # no reload: typed rows and scroll stay
+    assert [url for url in watch.requests if "/artifacts/new" in url] == [f"{live_server}/artifacts/new?mode=fields"]
+    assert page.evaluate("document.activeElement.name") == "rows-3-key"
+    expect(page.get_by_label("Key 4")).to_be_focused()
+    page.keyboard.type("done")
+    page.get_by_label("Value 4").fill("true")
+    expect(page.get_by_label("Type of row 4")).to_have_value("auto")
+    expect(page.get_by_label("Key 1")).to_have_value("epochs")
+    page.get_by_role("button", name="Create artifact").click()
+
+    expect(page.locator(".flash-success")).to_contain_text("Created experiment")
+    artifact_id = page.url.rsplit("/", 1)[1]
+    stored = requests.get(f"{live_server}/api/v1/artifacts/{artifact_id}", timeout=10).json()
+    assert stored["data"] == {"epochs": 10, "done": True}
+
+
+def test_add_a_row_without_javascript_posts_the_form(no_js_page, live_server):
+    page = no_js_page
+    page.goto(f"{live_server}/artifacts/new?mode=fields")
+    page.get_by_label("Key 1").fill("epochs")
+    page.get_by_role("button", name="Add a row").click()
+    expect(page.locator(".kv-row")).to_have_count(3)
+    expect(page.get_by_label("Key 1")).to_have_value("epochs")
+    expect(page.get_by_label("Key 3")).to_be_focused()  # autofocus, from the server
+
+
 def test_move_by_picking_the_new_parent_in_the_tree(page, watch, live_server, screenshots):
     api = f"{live_server}/api/v1/artifacts"
 
