@@ -193,6 +193,7 @@ def test_move_by_picking_the_new_parent_in_the_tree(page, watch, live_server, sc
     expect(confirm).to_contain_text("It will be a predictions (level 2, now level 1).")
     expect(confirm).to_contain_text("2 artifacts move: it and its 1 descendant, each 1 level deeper.")
     assert requests.get(f"{api}/{model['id']}", timeout=10).json()["level"] == 1
+    page.screenshot(path=str(screenshots / "move-confirm.png"), full_page=True)
     confirm.get_by_role("button", name="Move 2 artifacts").click()
 
     expect(page.locator(".flash-success")).to_have_text("Moved “Ridge”: it is now a predictions.")
