@@ -511,3 +511,24 @@ def test_cache_keeps_the_most_recently_used_within_its_byte_budget():
     cache.get("b", load("b"), lambda _: 40)
     cache.make_room(60)
     assert list(cache._items) == ["b"] and cache.size == 40
+
+
+def test_csv_export_writes_each_value_as_it_was_read(service, small_batches):
+    """Timestamps at their own precision: whole seconds stay seconds, fractions keep their
+    digits (milliseconds, microseconds), dates stay dates; missing values stay empty."""
+    content = (
+        "id,day,whole,milli,micro\n"
+        + "".join(
+            f"{i},2020-01-{i + 1:02d},2020-01-01 00:00:{i:02d},2020-01-01 00:00:00.{i * 10:03d},"
+            f"2020-01-01 00:00:00.{i:06d}\n"
+            for i in range(1, 20)
+        )
+        + "20,,,,\n"
+    ).encode()
+    artifact = upload(service, content, "times.csv")
+
+    exported = b"".join(csv_chunks(service.require_frame(artifact.id))).decode()
+
+    lines = exported.splitlines()
+    assert lines[0] == '"id","day","whole","milli","micro"'
+    assert lines[1:] == content.decode().splitlines()[1:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event
@@ -22,6 +23,7 @@ from webapp.artifacts import (
     HierarchyDepthError,
     InvalidULIDError,
 )
+from webapp.artifacts import manager as manager_module
 
 test_hierarchy = ArtifactHierarchy(name="ml_pipeline", level_labels={0: "experiment", 1: "model", 2: "predictions"})
 
@@ -164,6 +166,71 @@ def test_move_recomputes_levels_of_the_whole_subtree(manager, make_artifact):
 
     manager.move(b.id, None)
     assert manager.get(b.id).level == 0 and manager.get(c.id).level == 1
+
+
+@pytest.fixture
+def an_hour_later(monkeypatch):
+    """Call it to make the writes after it happen an hour later: a write shows in updated_at."""
+    moment = datetime.now(UTC) + timedelta(hours=1)
+    return lambda: monkeypatch.setattr(manager_module, "utcnow", lambda: moment)
+
+
+def test_move_to_the_parent_it_already_has_changes_nothing(manager, make_artifact, an_hour_later):
+    """A colleague's next save (against the version they read) must still succeed."""
+    root = make_artifact(name="root")
+    child = make_artifact(parent=root, name="child")
+    an_hour_later()
+    for artifact, parent in ((child, root.id), (child, str(root.id).lower()), (root, None)):
+        before = manager.get(artifact.id)
+        moved = manager.move(artifact.id, parent, if_match=before.version)
+        assert moved == before and manager.get(artifact.id) == before
+        assert moved.version == before.version
+    manager.update(child.id, ArtifactUpdate(data={"name": "saved"}), if_match=child.version)
+
+
+def test_an_update_naming_the_same_parent_still_replaces_the_data(manager, make_artifact, an_hour_later):
+    root = make_artifact(name="root")
+    child = make_artifact(parent=root, name="child")
+    an_hour_later()
+    updated = manager.update(child.id, ArtifactUpdate(data={"name": "new"}, parent_id=root.id))
+    assert (updated.parent_id, updated.data) == (root.id, {"name": "new"})
+    assert updated.updated_at > child.updated_at and updated.version != child.version
+
+
+def test_move_preview_tells_the_new_level_its_label_and_how_many_move(manager, make_artifact):
+    experiment = make_artifact(name="experiment")
+    model = make_artifact(parent=experiment, name="model")
+    make_artifact(parent=model, name="predictions a")
+    make_artifact(parent=model, name="predictions b")
+    other = make_artifact(name="other experiment")
+    leaf = make_artifact(parent=make_artifact(parent=other, name="other model"), name="leaf predictions")
+    before = [a.version for a in manager.find_all()]
+
+    down = manager.move_preview(model.id, leaf.id)
+    same = manager.move_preview(model.id, other.id)
+    up = manager.move_preview(model.id, None)
+    stays = manager.move_preview(model.id, str(experiment.id).lower())
+
+    assert (down.level, down.level_change, down.label, down.subtree_size) == (3, 2, None, 3)
+    assert (down.deepest_level, down.parent_id, down.unchanged) == (4, str(leaf.id), False)
+    assert (same.level, same.level_change, same.label, same.subtree_size) == (1, 0, "model", 3)
+    assert (up.level, up.level_change, up.label, up.parent_id) == (0, -1, "experiment", None)
+    assert stays.unchanged and stays.level_change == 0 and stays.parent_id == str(experiment.id)
+    assert [a.version for a in manager.find_all()] == before  # a preview writes nothing
+
+
+def test_move_preview_refuses_what_move_refuses(manager, make_artifact):
+    a = make_artifact()
+    b = make_artifact(parent=a)
+    with pytest.raises(ArtifactCycleError):
+        manager.move_preview(a.id, b.id)
+    with pytest.raises(ArtifactNotFoundError):
+        manager.move_preview(a.id, str(ULID()))
+    with pytest.raises(ArtifactNotFoundError):
+        manager.move_preview(str(ULID()), None)
+    limited = ArtifactManager(manager.repo, hierarchy=ArtifactHierarchy(name="docs", max_depth=2))
+    with pytest.raises(HierarchyDepthError):
+        limited.move_preview(a.id, make_artifact().id)
 
 
 def test_move_under_own_descendant_is_refused(manager, make_artifact):

@@ -326,6 +326,16 @@ def test_children_fragment_of_a_missing_artifact_is_an_error_fragment(client):
     assert "Artifact not found" in soup.get_text()
 
 
+def test_a_history_restore_onto_an_error_is_a_whole_page(client):
+    """"Back" onto an error that htmx no longer caches: htmx asks again, and must get the page."""
+    headers = {**HX, "HX-History-Restore-Request": "true"}
+    response = client.get("/artifacts/01K9ZQ4M7E2V6S3T8W5X0Y1Z2A/children", headers=headers)
+    soup = html(response)
+    assert response.status_code == 404
+    assert_full_page(soup)
+    assert "Artifact not found" in soup.get_text()
+
+
 # Create ---------------------------------------------------------------------------------
 
 
@@ -390,7 +400,7 @@ def test_create_from_key_value_rows_with_types(client, manager):
         "rows-0-key": "name", "rows-0-kind": "text", "rows-0-value": "line one\r\nline two",
         "rows-1-key": "epochs", "rows-1-kind": "number", "rows-1-value": " 12 ",
         "rows-2-key": "lr", "rows-2-kind": "number", "rows-2-value": "1e-3",
-        "rows-3-key": "done", "rows-3-kind": "boolean", "rows-3-value": "Yes",
+        "rows-3-key": "done", "rows-3-kind": "boolean", "rows-3-value": "true",
         "rows-4-key": "note", "rows-4-kind": "null", "rows-4-value": "",
         "rows-5-key": "tags", "rows-5-kind": "json", "rows-5-value": '["a", "b"]',
         "rows-6-key": "", "rows-6-kind": "text", "rows-6-value": "",
@@ -417,14 +427,84 @@ def test_key_value_errors_point_at_their_rows_and_keep_every_row(client, manager
     soup = html(response)
     assert response.status_code == 422
     assert texts(soup.select(".kv-row .error")) == [
-        "'twelve' is not a number.",
+        "Row 1 “a”: 'twelve' is not a number.",
         "The key 'a' is used twice.",
         "Give this value a key.",
-        "Write true or false.",
+        "Row 4 “flag”: write true or false, not 'maybe'.",
     ]
     assert [i.get("value") for i in soup.select(".kv-row input")] == ["a", "a", "", "flag"]
     assert texts(soup.select(".kv-row textarea")) == ["twelve", "again", "orphan value", "maybe"]
     assert manager.count() == 0
+
+
+def test_key_value_rows_infer_the_type_unless_one_is_chosen(client, manager):
+    typed = {
+        "epochs": "10", "lr": " 1e-3 ", "delta": "-2.5", "done": "true", "off": "false", "note": "null",
+        "answer": "yes", "zip": "007", "plus": "+5", "capital": "True", "name": "weather", "blank": "",
+    }
+    rows = {"mode": "fields"}
+    for index, (key, value) in enumerate(typed.items()):
+        rows |= {f"rows-{index}-key": key, f"rows-{index}-kind": "auto", f"rows-{index}-value": value}
+    rows |= {"rows-20-key": "as_text", "rows-20-kind": "text", "rows-20-value": "10"}
+
+    response = post_form(client, "/artifacts/new", rows)
+
+    assert response.status_code == 302
+    [artifact] = manager.find_all()
+    assert artifact.data == {
+        "epochs": 10, "lr": 0.001, "delta": -2.5, "done": True, "off": False, "note": None,
+        "answer": "yes", "zip": "007", "plus": "+5", "capital": "True", "name": "weather", "blank": "",
+        "as_text": "10",
+    }
+    assert type(artifact.data["epochs"]) is int
+
+
+def test_new_rows_start_with_the_inferred_type(client):
+    soup = html(client.get("/artifacts/new?mode=fields"))
+    kinds = [row.select_one("select option[selected]")["value"] for row in soup.select(".kv-row")]
+    assert kinds and set(kinds) == {"auto"}
+
+
+def test_a_number_too_large_to_store_is_refused_not_turned_into_text(client, manager):
+    response = post_form(client, "/artifacts/new", {"mode": "fields", "rows-0-key": "big", "rows-0-kind": "auto",
+                                                    "rows-0-value": "1e400"})
+    assert response.status_code == 422
+    assert "Row 1 “big”: '1e400' is too large" in html(response).select_one(".kv-row .error").get_text()
+    assert manager.count() == 0
+
+
+@pytest.mark.parametrize("word", ["yes", "no", "1", "0", "True", "FALSE", ""])
+def test_the_true_false_type_takes_only_true_or_false(client, manager, word):
+    response = post_form(client, "/artifacts/new", {
+        "mode": "fields", "rows-0-key": "name", "rows-0-kind": "text", "rows-0-value": "run",
+        "rows-1-key": "done", "rows-1-kind": "boolean", "rows-1-value": word,
+    })
+    soup = html(response)
+    assert response.status_code == 422
+    assert texts(soup.select(".kv-row .error")) == [f"Row 2 “done”: write true or false, not {word!r}."]
+    assert manager.count() == 0
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"mode": "fields"},
+        {"mode": "fields", "rows-0-key": "", "rows-0-kind": "auto", "rows-0-value": " "},
+        {"mode": "json", "data_json": "{}"},
+        {"mode": "json", "data_json": " { } "},
+        {"mode": "json", "data_json": ""},
+    ],
+)
+def test_an_empty_form_is_refused_on_the_pages(client, manager, make_artifact, form):
+    created = post_form(client, "/artifacts/new", form)
+    artifact = make_artifact(name="kept")
+    edited = post_form(client, f"/artifacts/{artifact.id}/edit", form)
+
+    for response in (created, edited):
+        assert response.status_code == 422
+        assert "Nothing to save: " in html(response).get_text()
+    assert [a.data for a in manager.find_all()] == [{"name": "kept"}]
+    assert client.post("/api/v1/artifacts", json={"data": {}}).status_code == 201  # the API takes {}
 
 
 def test_switching_modes_converts_the_data_both_ways_and_saves_nothing(client, manager):
@@ -455,8 +535,11 @@ def test_add_row_keeps_the_rows_typed_so_far(client):
     soup = html(client.post("/artifacts/new", data={
         "mode": "fields", "rows-0-key": "a", "rows-0-kind": "text", "rows-0-value": "1", "add_row": "1",
     }))
-    assert len(soup.select(".kv-row")) == 2
+    rows = soup.select(".kv-row")
+    assert len(rows) == 2
     assert soup.select_one(".kv-row input")["value"] == "a"
+    new_key = rows[1].select_one("input")
+    assert new_key.has_attr("autofocus") and not rows[0].select_one("input").has_attr("autofocus")
 
 
 def test_create_under_a_parent_that_vanished_shows_the_refusal_and_keeps_input(client, manager):
@@ -572,10 +655,81 @@ def test_move_under_another_parent(client, manager, lineage, make_artifact):
     assert "Moved “LinearRegression”: it is now a model." in html(client.get(response.headers["Location"])).get_text()
 
 
-def test_move_with_empty_parent_makes_a_root(client, manager, lineage):
-    response = post_form(client, f"/artifacts/{lineage['model'].id}/move", {"parent_id": "  "})
+def test_move_with_empty_parent_makes_a_root_once_confirmed(client, manager, lineage):
+    model = lineage["model"]
+    asked = post_form(client, f"/artifacts/{model.id}/move", {"parent_id": "  "})
+    assert asked.status_code == 200
+    assert "It will be a root artifact" in html(asked).select_one(".confirm-move").get_text()
+
+    response = post_form(client, f"/artifacts/{model.id}/move", confirmation(asked))
+
     assert response.status_code == 302
-    assert (manager.get(lineage["model"].id).level, manager.get(lineage["predictions"].id).level) == (0, 1)
+    assert (manager.get(model.id).level, manager.get(lineage["predictions"].id).level) == (0, 1)
+
+
+def confirmation(response: Any) -> dict[str, str]:
+    """What the confirm button of a move preview posts."""
+    form = html(response).select_one(".confirm-move form")
+    assert form["method"] == "post" and form.select_one("input[name=csrf_token]") is not None
+    return {i["name"]: i.get("value", "") for i in form.select("input[type=hidden]")}
+
+
+def test_move_to_the_parent_it_already_has_says_so_and_changes_nothing(client, manager, lineage, monkeypatch):
+    model, experiment = lineage["model"], lineage["experiment"]
+    monkeypatch.setattr("webapp.artifacts.manager.utcnow", lambda: model.updated_at.replace(year=2099))
+
+    under = post_form(client, f"/artifacts/{model.id}/move", {"parent_id": str(experiment.id)})
+    assert under.status_code == 302
+    assert texts(html(client.get(under.headers["Location"])).select(".flash-info")) == [
+        "“LinearRegression” is already under “weather_forecast”: nothing changed."
+    ]
+    root = post_form(client, f"/artifacts/{experiment.id}/move", {"parent_id": ""})
+    assert root.status_code == 302
+    assert texts(html(client.get(root.headers["Location"])).select(".flash-info")) == [
+        "“weather_forecast” is already a root artifact: nothing changed."
+    ]
+    assert manager.get(model.id) == model and manager.get(experiment.id) == experiment
+
+
+def test_a_move_that_changes_levels_says_what_happens_and_waits_for_confirmation(
+    client, manager, lineage, make_artifact
+):
+    model = lineage["model"]  # a model with one predictions child
+    leaf = make_artifact(make_artifact(make_artifact(name="other"), name="other model"), name="other predictions")
+
+    asked = post_form(client, f"/artifacts/{model.id}/move", {"parent_id": str(leaf.id)})
+
+    assert asked.status_code == 200
+    preview = html(asked).select_one(".confirm-move")
+    text = " ".join(preview.get_text(" ", strip=True).split())
+    assert "under predictions other predictions" in text
+    assert "It will be a level_3 (level 3, now level 1)" in text
+    assert "Level 3 has no label in the “ml_pipeline” hierarchy." in text
+    assert "2 artifacts move: it and its 1 descendant, each 2 levels deeper." in text
+    posted = confirmation(asked)
+    assert posted == {
+        "csrf_token": posted["csrf_token"], "parent_id": str(leaf.id), "version": model.version, "confirm": "1"
+    }
+    assert manager.get(model.id) == model  # nothing is written before the confirmation
+
+    done = post_form(client, f"/artifacts/{model.id}/move", posted)
+
+    assert done.status_code == 302
+    assert (manager.get(model.id).level, manager.get(lineage["predictions"].id).level) == (3, 4)
+    assert "Moved “LinearRegression”: it is now a level_3." in html(client.get(done.headers["Location"])).get_text()
+
+
+def test_a_confirmed_move_of_an_artifact_changed_meanwhile_is_refused(client, manager, lineage):
+    model = lineage["model"]
+    asked = post_form(client, f"/artifacts/{model.id}/move", {"parent_id": ""})
+    changed = manager.update(model.id, ArtifactUpdate(data={"model_type": "Ridge"}))
+
+    refused = post_form(client, f"/artifacts/{model.id}/move", confirmation(asked))
+
+    assert refused.status_code == 409
+    assert "Not moved: someone changed this artifact" in html(refused).select_one(".alert-error").get_text()
+    assert confirmation(refused)["version"] == changed.version  # asks again, about what is stored now
+    assert manager.get(model.id) == changed
 
 
 def test_move_page_offers_the_tree_to_pick_a_new_parent(client, lineage, make_artifact):

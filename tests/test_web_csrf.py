@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from bs4 import BeautifulSoup
+from flask import g
 
 from tests.test_web import textarea_value
 
@@ -77,3 +78,23 @@ def test_a_form_without_a_token_for_a_missing_artifact_is_a_404_page(client):
     response = client.post("/artifacts/01K9ZQ4M7E2V6S3T8W5X0Y1Z2A/edit", data={"mode": "json", "data_json": "{}"})
     assert response.status_code == 404
     assert "Artifact not found" in soup_of(response).h1.get_text()
+
+
+def test_a_move_confirmation_needs_the_token_of_its_page(client, manager, make_artifact):
+    root = make_artifact(name="root")
+    leaf = make_artifact(root, name="leaf")
+    url = f"/artifacts/{leaf.id}/move"
+    asked = client.post(url, data={"csrf_token": token_from(client, url), "parent_id": ""})
+    form = soup_of(asked).select_one(".confirm-move form")
+    confirmation = {i["name"]: i["value"] for i in form.select("input[type=hidden]")}
+
+    # The test's app context (the manager fixture's) outlives requests, and with it g, where
+    # CSRFProtect marks a request's token as checked: unmark it, as a new request would be.
+    g.pop("csrf_valid", None)
+    forged = client.post(url, data={**confirmation, "csrf_token": "forged"})
+    assert forged.status_code == 400
+    assert manager.get(leaf.id).parent_id == root.id
+
+    done = client.post(url, data=confirmation)
+    assert done.status_code == 302
+    assert (manager.get(leaf.id).parent_id, manager.get(leaf.id).level) == (None, 0)

@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from webapp.artifacts.errors import ArtifactError
 from webapp.extensions import db
+from webapp.web.htmx import is_fragment_request
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def problem(status: int, title: str, detail: str | None = None, type_: str = "ab
 
 
 def render_error_page(status: int, title: str, detail: str | None) -> tuple[str, int]:
-    template = "errors/_fragment.html" if request.headers.get("HX-Request") else "errors/error.html"
+    template = "errors/_fragment.html" if is_fragment_request() else "errors/error.html"
     return render_template(template, status=status, title=title, detail=detail), status
 
 

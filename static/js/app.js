@@ -56,6 +56,41 @@
     out.classList.toggle("live-ok", Boolean(text) && !problem);
   }
 
+  /* "Add a row" in key/value mode: a new empty row in place, with the focus in its key.
+     Without this script the button posts the form and the server adds the row. The new
+     row takes the next free index: the server reads rows in index order, gaps allowed. */
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-add-row]");
+    if (!button) return;
+    var rows = button.form && button.form.querySelectorAll(".kv-row");
+    if (!rows || !rows.length) return;
+    event.preventDefault();
+    var next = 0;
+    button.form.querySelectorAll("[name^='rows-']").forEach(function (field) {
+      next = Math.max(next, Number(field.name.split("-")[1]) + 1);
+    });
+    var last = rows[rows.length - 1];
+    var row = last.cloneNode(true);
+    row.className = "kv-row";
+    row.querySelectorAll(".error").forEach(function (message) { message.remove(); });
+    var labels = { key: "Key ", kind: "Type of row ", value: "Value " };
+    row.querySelectorAll("input, select, textarea").forEach(function (field) {
+      var part = field.name.split("-").slice(2).join("-");
+      field.name = field.id = "rows-" + next + "-" + part;
+      ["aria-invalid", "aria-describedby", "autofocus"].forEach(function (name) { field.removeAttribute(name); });
+      if (labels[part]) field.setAttribute("aria-label", labels[part] + (rows.length + 1));
+      if (field.tagName === "SELECT") {
+        field.value = field.getAttribute("data-default") || field.options[0].value;
+      } else {
+        field.removeAttribute("value");
+        field.textContent = "";
+        field.value = "";
+      }
+    });
+    last.after(row);
+    row.querySelector("input").focus();
+  });
+
   var timer = null;
   document.addEventListener("input", function (event) {
     var textarea = event.target;

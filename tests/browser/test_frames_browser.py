@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import requests
 import pytest
 from playwright.sync_api import expect
 
@@ -106,3 +107,27 @@ def test_a_refused_file_says_why_and_keeps_the_form(page, live_server, tmp_path)
     expect(page.locator(".field-errors")).to_contain_text("Expected 3 columns, got 2")
     page.goto(live_server)
     expect(page.locator("body")).not_to_contain_text("ragged.csv")
+
+
+def test_a_table_with_missing_values_fits_a_phone_and_ends_at_the_footer(phone_page, live_server, screenshots):
+    """The cells' hidden "empty" labels once sat outside the table's scroll box: the page
+    became wider than the phone and went on below the footer."""
+    page = phone_page
+    page.set_viewport_size({"width": 375, "height": 740})
+    columns = [f"column_{i}" for i in range(12)]
+    rows = [[row, *[None if (row + i) % 3 == 0 else row * i for i in range(1, 12)]] for row in range(50)]
+    data = {"name": "gaps", "dataframe": {"columns": columns, "data": rows}}
+    created = requests.post(f"{live_server}/api/v1/artifacts", json={"data": data}, timeout=10).json()
+
+    page.goto(f"{live_server}/artifacts/{created['id']}")
+
+    expect(page.locator("table.frame-rows td.null").first).to_be_attached()
+    sizes = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth, visualViewport.width]")
+    # innerWidth too: on a phone it grows with content wider than the screen
+    assert max(sizes) <= 375, f"the page is wider than the screen: scrollWidth, innerWidth, visible = {sizes}"
+    below = page.evaluate(
+        "document.documentElement.scrollHeight"
+        " - (document.querySelector('.site-footer').getBoundingClientRect().bottom + window.scrollY)"
+    )
+    assert below <= 1, f"{below}px of page below the footer"
+    page.screenshot(path=screenshots / "phone-table-with-gaps.png", full_page=True)

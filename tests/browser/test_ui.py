@@ -127,6 +127,44 @@ def test_create_expand_collapse_edit_and_delete(page, watch, live_server, databa
     assert watch.dialogs == []
 
 
+def test_add_a_row_in_place_focuses_its_key_and_types_are_inferred(page, watch, live_server):
+    page.goto(f"{live_server}/artifacts/new?mode=fields")
+    rows = page.locator(".kv-row")
+    expect(rows).to_have_count(2)
+    page.get_by_label("Key 1").fill("epochs")
+    page.get_by_label("Value 1").fill("10")
+    page.evaluate("window.__samePage = true")
+
+    page.get_by_role("button", name="Add a row").click()
+    page.get_by_role("button", name="Add a row").click()
+
+    expect(rows).to_have_count(4)
+    assert page.evaluate("window.__samePage") is True  # no reload: typed rows and scroll stay
+    assert [url for url in watch.requests if "/artifacts/new" in url] == [f"{live_server}/artifacts/new?mode=fields"]
+    assert page.evaluate("document.activeElement.name") == "rows-3-key"
+    expect(page.get_by_label("Key 4")).to_be_focused()
+    page.keyboard.type("done")
+    page.get_by_label("Value 4").fill("true")
+    expect(page.get_by_label("Type of row 4")).to_have_value("auto")
+    expect(page.get_by_label("Key 1")).to_have_value("epochs")
+    page.get_by_role("button", name="Create artifact").click()
+
+    expect(page.locator(".flash-success")).to_contain_text("Created experiment")
+    artifact_id = page.url.rsplit("/", 1)[1]
+    stored = requests.get(f"{live_server}/api/v1/artifacts/{artifact_id}", timeout=10).json()
+    assert stored["data"] == {"epochs": 10, "done": True}
+
+
+def test_add_a_row_without_javascript_posts_the_form(no_js_page, live_server):
+    page = no_js_page
+    page.goto(f"{live_server}/artifacts/new?mode=fields")
+    page.get_by_label("Key 1").fill("epochs")
+    page.get_by_role("button", name="Add a row").click()
+    expect(page.locator(".kv-row")).to_have_count(3)
+    expect(page.get_by_label("Key 1")).to_have_value("epochs")
+    expect(page.get_by_label("Key 3")).to_be_focused()  # autofocus, from the server
+
+
 def test_move_by_picking_the_new_parent_in_the_tree(page, watch, live_server, screenshots):
     api = f"{live_server}/api/v1/artifacts"
 
@@ -150,6 +188,13 @@ def test_move_by_picking_the_new_parent_in_the_tree(page, watch, live_server, sc
     expect(moving.locator(".twisty")).to_have_count(0)  # its own subtree is never offered
     page.screenshot(path=str(screenshots / "move-picker.png"), full_page=True)
     node(page, "Lasso").get_by_role("button", name="Move it under Lasso").click()
+
+    confirm = page.locator(".confirm-move")  # a level changes: nothing moves before the user agrees
+    expect(confirm).to_contain_text("It will be a predictions (level 2, now level 1).")
+    expect(confirm).to_contain_text("2 artifacts move: it and its 1 descendant, each 1 level deeper.")
+    assert requests.get(f"{api}/{model['id']}", timeout=10).json()["level"] == 1
+    page.screenshot(path=str(screenshots / "move-confirm.png"), full_page=True)
+    confirm.get_by_role("button", name="Move 2 artifacts").click()
 
     expect(page.locator(".flash-success")).to_have_text("Moved “Ridge”: it is now a predictions.")
     moved = requests.get(f"{api}/{model['id']}", timeout=10).json()
@@ -220,6 +265,7 @@ def test_phone_layout_fits_the_screen(phone_page, live_server, database_url, scr
     for name, url in (("home", live_server), ("artifact", f"{live_server}/artifacts/{created['id']}"),
                       ("form", f"{live_server}/artifacts/{created['id']}/edit?mode=fields")):
         page.goto(url)
-        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        # Against the screen's width: on a phone, innerWidth grows with content wider than the screen.
+        overflow = page.evaluate("document.documentElement.scrollWidth") - page.viewport_size["width"]
         assert overflow <= 0, f"{name} page scrolls sideways by {overflow}px"
         page.screenshot(path=screenshots / f"phone-{name}-{backend(database_url)}.png", full_page=True)

@@ -19,7 +19,7 @@ from .errors import (
     InvalidULIDError,
 )
 from .hierarchy import DEFAULT_HIERARCHY, ArtifactHierarchy
-from .manager import ArtifactManager
+from .manager import ArtifactManager, MovePreview
 from .policy import Policy
 from .models import Artifact, Base
 from .repository import ArtifactRepository
@@ -59,6 +59,7 @@ __all__ = [
     "ExpandRequest",
     "HierarchyDepthError",
     "InvalidULIDError",
+    "MovePreview",
     "Page",
     "PandasDataFrame",
     "Policy",

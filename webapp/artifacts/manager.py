@@ -5,9 +5,9 @@ from __future__ import annotations
 import gc
 import json
 import re
-from dataclasses import replace
 from collections.abc import Container, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -83,6 +83,21 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+@dataclass(frozen=True)
+class MovePreview:
+    """What moving an artifact would do, worked out without writing anything."""
+
+    artifact_id: str
+    parent_id: str | None  # the new parent, canonical; None: it would become a root
+    unchanged: bool  # it is already there: the move would change nothing
+    level: int  # its level after the move
+    level_change: int  # added to the level of every artifact that moves
+    label: str | None  # the hierarchy's label of `level`; None when the hierarchy has none
+    hierarchy: str
+    subtree_size: int  # how many artifacts move: it and all its descendants
+    deepest_level: int  # the deepest level in the subtree after the move
 
 
 def normalize_id(value: object) -> str:
@@ -297,13 +312,39 @@ class ArtifactManager:
             return ArtifactOut.model_validate(artifact)
 
     def move(self, artifact_id: object, new_parent_id: object | None, *, if_match: Versions = None) -> ArtifactOut:
-        """Move an artifact (and its subtree) under another parent, or make it a root."""
+        """Move an artifact (and its subtree) under another parent, or make it a root.
+
+        A move to the parent it already has writes nothing (same updated_at and version), so
+        nobody else's next save fails over a change that changed nothing.
+        Raises ArtifactNotFoundError, ArtifactChangedError, ArtifactCycleError, HierarchyDepthError.
+        """
         with self.work.writing(exclusive=True):
             artifact = self._require(artifact_id, if_match=if_match, for_update=True)
-            self._move(artifact, new_parent_id)
-            artifact.updated_at = utcnow()
-            self.session.flush()
+            if self._move(artifact, new_parent_id):
+                artifact.updated_at = utcnow()
+                self.session.flush()
             return ArtifactOut.model_validate(artifact)
+
+    def move_preview(self, artifact_id: object, new_parent_id: object | None) -> MovePreview:
+        """What move() would do (new level and its label, how many artifacts move), without
+        writing. Raises what move() raises for the same arguments, except ArtifactChangedError."""
+        with self.work.reading():
+            return self._preview(self._require(artifact_id), new_parent_id)
+
+    def _preview(self, artifact: Artifact, new_parent_id: object | None) -> MovePreview:
+        parent_key, delta = self._plan_move(artifact, new_parent_id)
+        level = artifact.level + delta
+        return MovePreview(
+            artifact_id=artifact.id,
+            parent_id=parent_key,
+            unchanged=parent_key == artifact.parent_id,
+            level=level,
+            level_change=delta,
+            label=self.hierarchy.level_labels.get(level),
+            hierarchy=self.hierarchy.name,
+            subtree_size=len(self.repo.subtree_ids(artifact.id)),
+            deepest_level=self.repo.subtree_max_level(artifact.id) + delta,
+        )
 
     def delete(self, artifact_id: object, *, if_match: Versions = None) -> None:
         """Delete a leaf artifact.
@@ -358,19 +399,29 @@ class ArtifactManager:
             raise ArtifactNotFoundError(parent_key, "Parent artifact")
         return parent_level + 1
 
-    def _move(self, artifact: Artifact, new_parent_id: object | None) -> None:
+    def _plan_move(self, artifact: Artifact, new_parent_id: object | None) -> tuple[str | None, int]:
+        """(the new parent's canonical id, the level change) of a move, once it is known to be
+        allowed. Raises ArtifactNotFoundError (parent), ArtifactCycleError, HierarchyDepthError."""
         parent_key = normalize_id(new_parent_id) if new_parent_id is not None else None
         if parent_key == artifact.parent_id:
-            return
+            return parent_key, 0
         new_level = self._level_under(parent_key)
         if parent_key is not None and self.repo.is_descendant_or_self(parent_key, artifact.id):
             raise ArtifactCycleError(artifact.id, parent_key)
         delta = new_level - artifact.level
         self.hierarchy.check_level(self.repo.subtree_max_level(artifact.id) + delta)
+        return parent_key, delta
+
+    def _move(self, artifact: Artifact, new_parent_id: object | None) -> bool:
+        """Move `artifact` and its subtree; False when it already is under that parent."""
+        parent_key, delta = self._plan_move(artifact, new_parent_id)
+        if parent_key == artifact.parent_id:
+            return False
         if delta:
             self.repo.shift_levels(artifact.id, delta)
             self.session.refresh(artifact)
         artifact.parent_id = parent_key
+        return True
 
     def _node(self, artifact: Artifact, children: list[ArtifactTreeNode] | None = None) -> ArtifactTreeNode:
         node = ArtifactTreeNode.model_validate(artifact)

@@ -467,11 +467,40 @@ def csv_chunks(loaded: LoadedFrame) -> Iterator[bytes]:
     """
     sink = io.BytesIO()
     options = pa_csv.WriteOptions(quoting_style="needed")
-    with pa_csv.CSVWriter(sink, loaded.schema, write_options=options) as writer:
+    schema = _csv_schema(loaded)
+    with pa_csv.CSVWriter(sink, schema, write_options=options) as writer:
         for batch in loaded.batches():
-            writer.write_batch(batch)
+            writer.write_batch(batch.cast(schema) if schema != batch.schema else batch)
             yield _drain(sink)
     yield _drain(sink)
+
+
+TIMESTAMP_UNITS = ("s", "ms", "us", "ns")
+
+
+def _csv_schema(loaded: LoadedFrame) -> pa.Schema:
+    """The stored schema with each timestamp column in the coarsest unit that holds all its
+    values: Arrow writes every digit of the unit, so "00:00:00" read into milliseconds
+    would come back as "00:00:00.000"."""
+    names = [field.name for field in loaded.schema if pa.types.is_timestamp(field.type)]
+    if not names:
+        return loaded.schema
+    if isinstance(loaded.rows, pa.Table):
+        columns = loaded.rows.select(names)
+    else:  # only these columns are decoded
+        columns = loaded._parquet().read(columns=names, use_threads=False)
+    schema = loaded.schema
+    for name in names:
+        field = schema.field(name)
+        for unit in TIMESTAMP_UNITS[: TIMESTAMP_UNITS.index(field.type.unit)]:
+            coarser = pa.timestamp(unit, field.type.tz)
+            try:
+                columns[name].cast(coarser, safe=True)
+            except pa.ArrowInvalid:  # some value has a finer fraction
+                continue
+            schema = schema.set(schema.get_field_index(name), field.with_type(coarser))
+            break
+    return schema
 
 
 def _drain(sink: io.BytesIO) -> bytes:

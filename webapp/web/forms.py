@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - older WTForms
 
 JSON_MODE, FIELDS_MODE = "json", "fields"
 KINDS = [
+    _Choice("auto", "Auto"),
     _Choice("text", "Text"),
     _Choice("number", "Number"),
     _Choice("boolean", "true / false"),
@@ -35,7 +36,8 @@ KINDS = [
 ]
 BLANK_ROWS = 2  # empty rows offered below the filled ones in key/value mode
 INTEGER = re.compile(r"[+-]?\d+")
-TRUE_WORDS, FALSE_WORDS = {"true", "yes", "1"}, {"false", "no", "0"}
+JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
+JSON_WORDS = {"true": True, "false": False, "null": None}
 
 
 class DataError(ValueError):
@@ -80,6 +82,8 @@ def data_to_rows(data: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def _row_value(kind: str, raw: str) -> Any:
+    if kind == "auto":
+        return _inferred(raw)
     if kind == "text":
         return raw
     if kind == "number":
@@ -92,13 +96,27 @@ def _row_value(kind: str, raw: str) -> Any:
             raise DataError("Use a finite number.")
         return number
     if kind == "boolean":
-        word = raw.strip().lower()
-        if word in TRUE_WORDS | FALSE_WORDS:
-            return word in TRUE_WORDS
-        raise DataError("Write true or false.")
+        word = raw.strip()
+        if word in ("true", "false"):
+            return word == "true"
+        raise DataError(f"write true or false, not {_quote(word)}.")
     if kind == "null":
         return None
     return parse_json(raw)
+
+
+def _inferred(raw: str) -> Any:
+    """The "Auto" type: what the text means in JSON when it is a number, true, false or
+    null (as typed: "007", "+5" or "True" are not JSON, so they stay text); else the text."""
+    text = raw.strip()
+    if text in JSON_WORDS:
+        return JSON_WORDS[text]
+    if not JSON_NUMBER.fullmatch(text):
+        return raw
+    number = json.loads(text)
+    if isinstance(number, float) and not math.isfinite(number):
+        raise DataError(f"{_quote(text)} is too large for a number; choose the Text type to keep it as text.")
+    return number
 
 
 def _quote(text: str) -> str:
@@ -114,7 +132,7 @@ class RowForm(Form):
 
     key = StringField("Key")
     value = TextAreaField("Value")
-    kind = SelectField("Type", choices=KINDS, default="text")
+    kind = SelectField("Type", choices=KINDS, default="auto")
 
 
 class ArtifactForm(FlaskForm):
@@ -127,6 +145,7 @@ class ArtifactForm(FlaskForm):
     version = HiddenField()  # of the artifact being edited, as it was when the form opened
 
     data_value: dict[str, Any] | None = None
+    focus_row: int | None = None  # the row "Add a row" added: its key field takes the focus
 
     def start(self, data: dict[str, Any] | None, mode: str = JSON_MODE) -> None:
         """Fill a fresh (GET) form with existing data, in the requested mode."""
@@ -144,6 +163,7 @@ class ArtifactForm(FlaskForm):
         target = request.form.get("switch_to")
         if request.form.get("add_row"):
             self.rows.append_entry()
+            self.focus_row = len(self.rows) - 1
         elif target == FIELDS_MODE and self.mode.data != FIELDS_MODE:
             try:
                 data = check_data(parse_json(self.data_json.data or "{}"))
@@ -165,12 +185,16 @@ class ArtifactForm(FlaskForm):
         if not super().validate(extra_validators):
             return False
         if self.mode.data == FIELDS_MODE:
-            self.data_value = self._data_from_rows()
+            self.data_value = self._data_from_rows(require=True)
         else:
             try:
                 self.data_value = check_data(parse_json(self.data_json.data or "{}"))
             except DataError as error:
                 _add_error(self.data_json, str(error))
+            if self.data_value == {}:
+                _add_error(self.data_json, 'Nothing to save: the object is empty. Add at least one key, '
+                                           'such as {"name": "my experiment"}.')
+                self.data_value = None
         return self.data_value is not None
 
     def refuse_data(self, message: str) -> None:
@@ -186,12 +210,13 @@ class ArtifactForm(FlaskForm):
         for row in [*rows, *([{}] * BLANK_ROWS)]:
             self.rows.append_entry(row)
 
-    def _data_from_rows(self) -> dict[str, Any] | None:
-        """The dict the rows describe, or None after attaching an error to each bad row."""
+    def _data_from_rows(self, *, require: bool = False) -> dict[str, Any] | None:
+        """The dict the rows describe, or None after attaching an error to each bad row
+        (and, when `require`, to the form if no row is filled in)."""
         data: dict[str, Any] = {}
         seen: set[str] = set()
         ok = True
-        for entry in self.rows:
+        for number, entry in enumerate(self.rows, start=1):
             row = entry.form
             key = (row.key.data or "").strip()
             raw = (row.value.data or "").replace("\r\n", "\n")
@@ -209,9 +234,12 @@ class ArtifactForm(FlaskForm):
             try:
                 data[key] = _row_value(row.kind.data, raw)
             except DataError as error:
-                _add_error(row.value, str(error))
+                _add_error(row.value, f"Row {number} “{key}”: {error}")
                 ok = False
         if not ok:
+            return None
+        if not data and require:
+            self.form_errors.append("Nothing to save: every row is empty. Give at least one row a key and a value.")
             return None
         try:
             return check_data(data)
@@ -221,10 +249,20 @@ class ArtifactForm(FlaskForm):
 
 
 class MoveForm(FlaskForm):
-    """Choose a new parent by id; empty makes the artifact a root."""
+    """Choose a new parent by id; empty makes the artifact a root.
+
+    A move that changes levels is shown first and done on a second POST, which carries
+    `confirm` and the version of the artifact the preview described.
+    """
 
     parent_id = StringField("New parent id", filters=[lambda v: v.strip() if isinstance(v, str) else v],
                             validators=[Optional()])
+    version = HiddenField()
+    confirm = HiddenField()
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirm.data == "1" and bool(self.version.data)
 
     def validate_parent_id(self, field: Any) -> None:
         try:

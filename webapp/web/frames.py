@@ -24,6 +24,7 @@ from webapp.artifacts.errors import ArtifactError
 from webapp.frames import FramePage, LoadedFrame
 from webapp.extensions import csrf
 from webapp.store import get_store
+from webapp.web.htmx import is_fragment_request
 
 bp = Blueprint("frames", __name__)
 
@@ -102,16 +103,11 @@ def frame_view(artifact: ArtifactOut) -> TableView | None:
 bp.add_app_template_global(frame_view, "frame_view")
 
 
-def _is_fragment_request() -> bool:
-    """An htmx swap (not a history restore, which needs the whole page)."""
-    return bool(request.headers.get("HX-Request")) and not request.headers.get("HX-History-Restore-Request")
-
-
 @bp.get("/artifacts/<artifact_id>/table")
 def frame_table(artifact_id: str) -> str | BaseResponse:
     """A page of the table (htmx fragment). Without htmx: the artifact's page showing it."""
     view = _table_view(get_store().frames.require_frame(artifact_id))
-    if not _is_fragment_request():
+    if not is_fragment_request():
         response = redirect(view.page_url())
     else:
         response = current_app.make_response(render_template("frames/_table.html", table=view))

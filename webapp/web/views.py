@@ -27,11 +27,12 @@ from flask_wtf.csrf import CSRFError
 from pydantic import ValidationError
 from werkzeug.wrappers import Response as BaseResponse
 
-from webapp.artifacts import ArtifactIn, ArtifactOut, ArtifactUpdate
+from webapp.artifacts import ArtifactIn, ArtifactOut, ArtifactUpdate, MovePreview
 from webapp.artifacts.errors import ArtifactChangedError, ArtifactError, ArtifactNotFoundError, ArtifactValidationError
 from webapp.errors import render_error_page
 from webapp.store import get_store
 from webapp.web import presenters
+from webapp.web.htmx import is_fragment_request
 from webapp.web.forms import ArtifactForm, ConfirmForm, MoveForm
 
 bp = Blueprint("web", __name__)
@@ -105,11 +106,6 @@ def _page_arg(name: str = "page") -> int:
     return min(max(request.args.get(name, 1, type=int) or 1, 1), MAX_PAGE)
 
 
-def _is_fragment_request() -> bool:
-    """An htmx swap (not a history restore, which needs the whole page)."""
-    return bool(request.headers.get("HX-Request")) and not request.headers.get("HX-History-Restore-Request")
-
-
 def _tree_nodes(artifacts: list[ArtifactOut]) -> list[TreeNode]:
     counts = get_store().artifacts.child_counts([a.id for a in artifacts])
     return [TreeNode(a, counts.get(str(a.id), 0)) for a in artifacts]
@@ -163,7 +159,7 @@ def artifact_index() -> str:
     size = get_store().policy.default_page_size
     listing = get_store().artifacts.list_page(_page_arg(), size, roots_only=True, text=q or None, newest_first=True)
     context = {"listing": listing, "nodes": _tree_nodes(listing.items), "q": q}
-    if _is_fragment_request() and request.headers.get("HX-Target") == "listing":
+    if is_fragment_request() and request.headers.get("HX-Target") == "listing":
         return render_template("artifacts/_listing.html", **context)
     return render_template("artifacts/index.html", **context)
 
@@ -186,7 +182,7 @@ def artifact_children(artifact_id: str) -> str | BaseResponse:
     """One level of children (htmx fragment). Without htmx: the artifact's page."""
     artifact_id = str(get_store().artifacts.get(artifact_id).id)
     page = _page_arg()
-    if not _is_fragment_request():
+    if not is_fragment_request():
         return redirect(url_for("web.artifact_detail", artifact_id=artifact_id, page=page if page > 1 else None)
                         + "#children")
     moving = request.args.get("move")
@@ -294,28 +290,70 @@ def artifact_edit(artifact_id: str) -> tuple[str, int] | BaseResponse:
     ), status
 
 
+def _already_there(artifact: ArtifactOut) -> str:
+    if artifact.parent_id is None:
+        return f"“{display_name(artifact)}” is already a root artifact: nothing changed."
+    parent = get_store().artifacts.get(artifact.parent_id)
+    return f"“{display_name(artifact)}” is already under “{display_name(parent)}”: nothing changed."
+
+
+def _move_refused(form: MoveForm, artifact: ArtifactOut, error: ArtifactError) -> None:
+    """Show why the move cannot happen next to the parent id typed."""
+    if isinstance(error, ArtifactNotFoundError) and error.artifact_id == str(artifact.id):
+        raise error  # the artifact itself is gone: the app shows its 404 page
+    form.parent_id.errors = [*form.parent_id.errors, error.detail]
+
+
+def _move_preview(form: MoveForm, artifact: ArtifactOut, parent_id: str | None) -> MovePreview | None:
+    """What the move would do, or None with the reason it cannot happen shown on the form."""
+    try:
+        return get_store().artifacts.move_preview(artifact.id, parent_id)
+    except ArtifactError as error:
+        _move_refused(form, artifact, error)
+        return None
+
+
 @bp.route("/artifacts/<artifact_id>/move", methods=["GET", "POST"])
 def artifact_move(artifact_id: str) -> tuple[str, int] | BaseResponse:
-    """Move an artifact (with its subtree) under another parent, or make it a root."""
+    """Move an artifact (with its subtree) under another parent, or make it a root.
+
+    A move that changes levels is previewed first (new level, how many artifacts move)
+    and only done when the user confirms it, for the version of the artifact they saw.
+    """
     manager = get_store().artifacts
     artifact = manager.get(artifact_id)
     form = MoveForm()
     status = 422 if request.method == "POST" else 200  # a POST that ends here was refused
+    preview = None
     if request.method == "GET":
         form.parent_id.data = str(artifact.parent_id) if artifact.parent_id else ""
     elif form.validate_on_submit():
-        try:
-            moved = manager.move(artifact.id, form.parent_id.data or None)
-        except ArtifactNotFoundError as error:
-            if error.artifact_id == str(artifact.id):
-                raise  # the artifact itself is gone: the app shows its 404 page
-            form.parent_id.errors = [*form.parent_id.errors, error.detail]
-        except ArtifactError as error:
-            form.parent_id.errors = [*form.parent_id.errors, error.detail]
-        else:
-            where = "a root" if moved.parent_id is None else f"a {level_label(moved.level)}"
-            flash(f"Moved “{display_name(moved)}”: it is now {where}.", "success")
-            return redirect(url_for("web.artifact_detail", artifact_id=str(moved.id)))
+        parent_id = form.parent_id.data or None
+        preview = _move_preview(form, artifact, parent_id)
+        if preview and preview.unchanged:
+            flash(_already_there(artifact), "info")
+            return redirect(url_for("web.artifact_detail", artifact_id=str(artifact.id)))
+        if preview and preview.level_change and not form.confirmed:
+            status = 200  # the page asks for the confirmation
+        elif preview:
+            try:
+                moved = manager.move(artifact.id, parent_id, if_match=form.version.data if form.confirmed else None)
+            except ArtifactChangedError:
+                form.form_errors.append(
+                    "Not moved: someone changed this artifact after you saw what the move would do. "
+                    "Check the move again below, and confirm it if it should still happen."
+                )
+                artifact, status = manager.get(artifact.id), 409
+                preview = _move_preview(form, artifact, parent_id)
+            except ArtifactError as error:  # the tree changed since the preview
+                _move_refused(form, artifact, error)
+                preview = None
+            else:
+                where = "a root" if moved.parent_id is None else f"a {level_label(moved.level)}"
+                flash(f"Moved “{display_name(moved)}”: it is now {where}.", "success")
+                return redirect(url_for("web.artifact_detail", artifact_id=str(moved.id)))
+    new_parent = manager.get(preview.parent_id) if preview and preview.parent_id else None
+    form.version.data = artifact.version  # what a preview's confirmation applies to
     q = request.args.get("q", "").strip()[:MAX_QUERY_LENGTH]
     candidates = []
     if q:
@@ -324,7 +362,7 @@ def artifact_move(artifact_id: str) -> tuple[str, int] | BaseResponse:
     roots = manager.list_page(1, PICKER_ROOTS, roots_only=True, newest_first=True)
     return render_template(
         "artifacts/move.html", form=form, artifact=artifact, q=q, candidates=candidates,
-        ancestors=manager.ancestors(artifact.id), refused=status == 422,
+        ancestors=manager.ancestors(artifact.id), refused=status == 422, preview=preview, new_parent=new_parent,
         roots=_tree_nodes(roots.items), total_roots=roots.total, picking=_picking(artifact),
     ), status
 
