@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 
 from webapp import create_app
 from webapp.artifacts import ArtifactIn, ArtifactManager, ArtifactOut, Base
@@ -87,11 +88,16 @@ def runner(app: Any) -> Any:
 
 @pytest.fixture
 def store(app: Any) -> Iterator[Store]:
-    """A Store on its own session, the way a script would use one."""
+    """A Store on its own session, the way a script would use one.
+
+    No app context stays pushed meanwhile: the test client's requests must each get their
+    own (and their own `g`), as they do in production.
+    """
     with app.app_context():
-        store = Store(db.session(), app.extensions["store_policy"])
-        yield store
-        store.close()
+        engine = db.engine
+    store = Store(Session(engine, expire_on_commit=False), app.extensions["store_policy"])
+    yield store
+    store.close()
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from webapp.artifacts import (
     ArtifactUpdate,
     HierarchyDepthError,
     InvalidULIDError,
+    open_session,
 )
 from webapp.artifacts import manager as manager_module
 
@@ -399,3 +400,42 @@ def test_building_a_tree_leaves_the_garbage_collector_as_it_found_it(manager, ma
         assert not gc.isenabled()  # a caller that switched it off keeps it off
     finally:
         gc.enable()
+
+
+def test_reads_leave_no_transaction_open_so_a_script_sees_other_writers(manager, database_url):
+    """A SQLite read snapshot left open would show a script the store as it was, forever."""
+    artifact = manager.create(ArtifactIn(data={"v": 1}))
+    assert manager.get(artifact.id).data == {"v": 1}
+    assert not manager.session.in_transaction()
+    other = ArtifactManager(ArtifactRepository(open_session(database_url, create=False)))
+    other.update(artifact.id, ArtifactUpdate(data={"v": 2}))
+    assert manager.get(artifact.id).data == {"v": 2}
+    other.session.close()
+
+
+def test_a_write_inside_a_write_lands_with_it_or_not_at_all(manager):
+    with manager.work.writing():
+        first = manager.create(ArtifactIn(data={"n": 1}))
+        with pytest.raises(ArtifactNotFoundError):  # a refused inner use case undoes only itself
+            manager.create(ArtifactIn(parent_id="01ARZ3NDEKTSV4RRFFQ69G5FAV", data={"n": 2}))
+        manager.create(ArtifactIn(parent_id=first.id, data={"n": 3}))
+        assert manager.session.in_transaction()  # the inner creates did not commit
+    assert manager.count() == 2
+    with pytest.raises(RuntimeError), manager.work.writing():
+        manager.create(ArtifactIn(data={"n": 4}))
+        raise RuntimeError("the outer use case fails")
+    assert manager.count() == 2
+
+
+def test_a_dry_run_rolls_back_what_it_wrote(manager):
+    with manager.work.writing(commit=False):
+        manager.create(ArtifactIn(data={"n": 1}))
+        assert manager.count() == 1
+    assert manager.count() == 0
+
+
+def test_a_shared_writer_cannot_take_the_lock_exclusively(manager):
+    root = manager.create(ArtifactIn(data={"n": 1}))
+    with pytest.raises(RuntimeError, match="exclusively"), manager.work.writing():
+        manager.delete(root.id)  # a delete needs the exclusive lock the outer write never took
+    assert manager.count() == 1

@@ -25,7 +25,7 @@ from .hierarchy import ArtifactHierarchy
 from .models import Artifact, new_id, utcnow
 from .policy import Policy
 from .repository import ArtifactRepository
-from .unit_of_work import UnitOfWork
+from .unit_of_work import UnitOfWork, read_use_case
 from .schemas import (
     ArtifactExpansion,
     ArtifactIn,
@@ -133,11 +133,13 @@ class ArtifactManager:
 
     # Reads -------------------------------------------------------------------------
 
+    @read_use_case
     def find_by_id(self, artifact_id: object) -> ArtifactOut | None:
         """The artifact, or None when there is none with this id."""
         row = self.repo.get_row(normalize_id(artifact_id))
         return ArtifactOut.model_validate(row._mapping) if row else None
 
+    @read_use_case
     def get(self, artifact_id: object) -> ArtifactOut:
         """The artifact. Raises InvalidULIDError, ArtifactNotFoundError."""
         artifact = self.find_by_id(artifact_id)
@@ -145,16 +147,20 @@ class ArtifactManager:
             raise ArtifactNotFoundError(normalize_id(artifact_id))
         return artifact
 
+    @read_use_case
     def exists_by_id(self, artifact_id: object) -> bool:
         return self.repo.exists(normalize_id(artifact_id))
 
+    @read_use_case
     def find_all(self) -> list[ArtifactOut]:
         """Every artifact, in id order. Prefer find_paginated on big stores."""
         return [ArtifactOut.model_validate(a) for a in self.repo.all()]
 
+    @read_use_case
     def count(self) -> int:
         return self.repo.count()
 
+    @read_use_case
     def find_paginated(
         self,
         page: int = 1,
@@ -179,6 +185,7 @@ class ArtifactManager:
         )
         return [ArtifactOut.model_validate(a) for a in items], total
 
+    @read_use_case
     def list_page(self, page: int = 1, size: int = 50, **filters: Any) -> Page[ArtifactOut]:
         """find_paginated as a Page: {items, total, page, size, pages}.
 
@@ -188,16 +195,18 @@ class ArtifactManager:
         items, total = self.find_paginated(page, size, **filters)
         return Page[ArtifactOut].of(items, total, page, size)
 
+    @read_use_case
     def child_counts(self, artifact_ids: list[object]) -> dict[str, int]:
         """Number of children of each artifact id, in one query."""
         return self.repo.child_counts([normalize_id(i) for i in artifact_ids])
 
+    @read_use_case
     def ancestors(self, artifact_id: object) -> list[ArtifactTreeNode]:
         """Ancestors of the artifact, root first. Raises ArtifactNotFoundError."""
-        with self.work.reading():
-            artifact = self._require(artifact_id)
-            return [self._node(a) for a in self.repo.ancestors(artifact.id)]
+        artifact = self._require(artifact_id)
+        return [self._node(a) for a in self.repo.ancestors(artifact.id)]
 
+    @read_use_case
     def tree_document(self, root_id: object, max_depth: int | None = None) -> dict[str, Any]:
         """The subtree under `root_id` as JSON-ready dicts (the ArtifactTreeNode shape).
 
@@ -206,7 +215,7 @@ class ArtifactManager:
         Raises InvalidULIDError, ArtifactNotFoundError.
         """
         root_key = normalize_id(root_id)
-        with self.work.reading(), _collector_paused():
+        with _collector_paused():
             return self._assemble_tree(root_key, self.repo.subtree_rows(root_key, max_depth))
 
     def _assemble_tree(self, root_key: str, rows: list[Any]) -> dict[str, Any]:
@@ -231,19 +240,21 @@ class ArtifactManager:
                 nodes[parent_id]["children"].append(node)
         return nodes[root_key]
 
+    @read_use_case
     def build_tree(self, root_id: object, max_depth: int | None = None) -> ArtifactTreeNode:
         """tree_document() as validated ArtifactTreeNode objects (ids as ULIDs, aware datetimes)."""
         document = self.tree_document(root_id, max_depth)
         with _collector_paused():
             return _validated_tree(document, ArtifactTreeNode)
 
+    @read_use_case
     def expand_document(self, artifact_id: object) -> dict[str, Any]:
         """The artifact with its ancestors (root first, without children) and all its descendants."""
-        with self.work.reading():
-            tree = self.tree_document(artifact_id)
-            ancestors = [_json_value(model_json(self._node(a))) for a in self.repo.ancestors(tree["id"])]
+        tree = self.tree_document(artifact_id)
+        ancestors = [_json_value(model_json(self._node(a))) for a in self.repo.ancestors(tree["id"])]
         return {**tree, "ancestors": ancestors}
 
+    @read_use_case
     def expand(self, artifact_id: object) -> ArtifactExpansion:
         """expand_document() as a validated ArtifactExpansion."""
         document = self.expand_document(artifact_id)
@@ -325,13 +336,11 @@ class ArtifactManager:
                 self.session.flush()
             return ArtifactOut.model_validate(artifact)
 
+    @read_use_case
     def move_preview(self, artifact_id: object, new_parent_id: object | None) -> MovePreview:
         """What move() would do (new level and its label, how many artifacts move), without
         writing. Raises what move() raises for the same arguments, except ArtifactChangedError."""
-        with self.work.reading():
-            return self._preview(self._require(artifact_id), new_parent_id)
-
-    def _preview(self, artifact: Artifact, new_parent_id: object | None) -> MovePreview:
+        artifact = self._require(artifact_id)
         parent_key, delta = self._plan_move(artifact, new_parent_id)
         level = artifact.level + delta
         return MovePreview(

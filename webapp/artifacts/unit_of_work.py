@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # pg_advisory_xact_lock key that serialises artifact writers (migrations/env.py uses 4242001).
 WRITE_LOCK_KEY = 4242002
@@ -106,3 +109,19 @@ class UnitOfWork:
             lock = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
             self.session.execute(select(lock(WRITE_LOCK_KEY)))
         self.session.info["writer"] = (self.session.get_transaction(), exclusive)
+
+
+def read_use_case(method: F) -> F:
+    """Run a service method in its `self.work.reading()`.
+
+    So a script's reads each see the store as it is now (a SQLite read snapshot left open
+    would show it as it was, and keep the WAL from being checkpointed), while reads inside
+    a write see that write's own changes.
+    """
+
+    @functools.wraps(method)
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with self.work.reading():
+            return method(self, *args, **kwargs)
+
+    return run  # type: ignore[return-value]

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from webapp.artifacts import ArtifactIn, ArtifactManager, ArtifactOut, ArtifactValidationError
 from webapp.artifacts.manager import normalize_id
+from webapp.artifacts.unit_of_work import read_use_case
 
 from .cache import FrameCache
 from .models import PARQUET, ArtifactFrame
@@ -45,6 +46,7 @@ class FrameService:
     def __init__(self, repo: FrameRepository, artifacts: ArtifactManager, cache: FrameCache | None = None) -> None:
         self.repo = repo
         self.artifacts = artifacts
+        self.work = artifacts.work
         self.policy = artifacts.policy
         self.cache = cache if cache is not None else FrameCache(self.policy.frame_cache_bytes)
 
@@ -77,7 +79,7 @@ class FrameService:
         recorded_name = parsed.source.file_name
         del parsed  # the decoded rows: from here on the Parquet copy is all this worker keeps
         return_freed_memory()
-        with self.artifacts.work.writing():
+        with self.work.writing():
             artifact = self.artifacts.create(artifact_in)
             self.repo.add(ArtifactFrame(artifact_id=str(artifact.id), **stored))
         key = ("stored", str(artifact.id), stored["source_sha256"])
@@ -87,6 +89,7 @@ class FrameService:
 
     # Reads ----------------------------------------------------------------------------
 
+    @read_use_case
     def frame_of(self, artifact: ArtifactOut) -> LoadedFrame | None:
         """The artifact's table: its stored rows, else a valid inline `data["dataframe"]`; or None."""
         stored = self.repo.get(str(artifact.id))
@@ -103,6 +106,7 @@ class FrameService:
         except ValueError:  # not a table we can page: the artifact page shows it as plain JSON
             return None
 
+    @read_use_case
     def require_frame(self, artifact_id: object) -> LoadedFrame:
         """Raises InvalidULIDError, ArtifactNotFoundError, FrameNotFoundError."""
         artifact = self.artifacts.get(artifact_id)
@@ -144,6 +148,7 @@ class FrameService:
             order=order,  # type: ignore[arg-type]
         )
 
+    @read_use_case
     def load_dataframe(self, artifact_id: object) -> pd.DataFrame:
         """The whole table as pandas. Raises ArtifactNotFoundError, FrameNotFoundError."""
         return to_pandas(self.require_frame(artifact_id).table())
