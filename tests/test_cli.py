@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
-from tests.conftest import ROOT
+from tests.support import ROOT
 from webapp.artifacts import Artifact
 
 

@@ -16,9 +16,9 @@ import pytest
 import requests
 from alembic.script import ScriptDirectory
 
-from tests.conftest import ROOT, gunicorn_server
-from tests.test_crash import children_of
-from tests.helpers import assert_problem
+from tests.support import ROOT
+from tests.support.problems import assert_problem
+from tests.support.servers import children_of, gunicorn_server
 from webapp import create_app
 from webapp.config import from_environment
 from webapp.extensions import db

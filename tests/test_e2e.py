@@ -11,7 +11,8 @@ import subprocess
 import pytest
 import requests
 
-from tests.conftest import ROOT, gunicorn_server
+from tests.support import ROOT
+from tests.support.servers import gunicorn_server
 
 
 @pytest.fixture

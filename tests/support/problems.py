@@ -1,4 +1,4 @@
-"""Assertions shared by the API tests."""
+"""The RFC 9457 problem documents the API answers errors with."""
 
 from __future__ import annotations
 
