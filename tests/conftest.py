@@ -18,6 +18,14 @@ from webapp.services import hierarchy_from_config
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects, so `-m "not slow"` leaves browser tests out
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every browser test starts gunicorn and Chromium, so every one is slow."""
+    for item in items:
+        if item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A URL to an empty database: a fresh SQLite file, or the emptied PostgreSQL test database."""

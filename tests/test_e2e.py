@@ -14,6 +14,8 @@ import requests
 from tests.support import ROOT
 from tests.support.servers import gunicorn_server
 
+pytestmark = pytest.mark.slow  # every test here talks to a real gunicorn
+
 
 @pytest.fixture
 def server(database_url):
