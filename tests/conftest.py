@@ -3,41 +3,28 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from tests.support.databases import postgres_url, reset_postgres
 from webapp import create_app
-from webapp.artifacts import ArtifactIn, ArtifactManager, ArtifactOut, Base
-from webapp.artifacts import database
+from webapp.artifacts import ArtifactIn, ArtifactManager, ArtifactOut
 from webapp.extensions import db
 from webapp.store import Store
 
-ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
 
-def postgres_url() -> str:
-    return database.database_url(os.environ["TEST_DATABASE_URL"])
-
-
-def reset_postgres(url: str) -> None:
-    """Drop every table the app owns, so each test starts from an empty database."""
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        Base.metadata.drop_all(connection)
-    engine.dispose()
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects, so `-m "not slow"` leaves browser tests out
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every browser test starts gunicorn and Chromium, so every one is slow."""
+    for item in items:
+        if item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -113,50 +100,3 @@ def make_artifact(manager: ArtifactManager):
         return manager.save(ArtifactIn(parent_id=parent.id if parent else None, data=data or {"name": "x"}))
 
     return make
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def gunicorn_server(
-    database_url: str, *, workers: int = 2, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
-) -> Iterator[str]:
-    """A real `gunicorn wsgi:app` on a free loopback port; yields its base URL."""
-    port = free_port()
-    environment = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "e2e-test-secret",
-        **(env or {}),
-    }
-    command = [
-        sys.executable, "-m", "gunicorn", "wsgi:app",
-        "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--log-level", "warning", *args,
-    ]
-    process = subprocess.Popen(command, cwd=ROOT, env=environment)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {process.returncode}")
-            try:
-                if requests.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:  # not listening yet, or still booting
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not become healthy within 30 s")
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

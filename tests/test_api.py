@@ -7,7 +7,7 @@ import json
 import pytest
 from ulid import ULID
 
-from tests.helpers import assert_problem
+from tests.support.problems import assert_problem
 
 API = "/api/v1/artifacts"
 

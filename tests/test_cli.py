@@ -9,9 +9,10 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import update
 
-from tests.conftest import ROOT
+from tests.support import ROOT
 from webapp.artifacts import Artifact
 
 
@@ -149,6 +150,7 @@ def test_prune_refuses_an_unclear_age(runner):
     assert runner.invoke(args=["prune"]).exit_code == 2  # --older-than is required
 
 
+@pytest.mark.slow  # four fresh Python processes, each importing the app: seconds, not milliseconds
 def test_commands_run_from_the_shell(tmp_path):
     """`flask --app webapp …` as the README shows it, in a fresh process on a fresh database."""
     environment = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'shell.sqlite'}"}

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import gunicorn_server
-from tests.test_load import stored_tree
+from tests.support.servers import children_of, gunicorn_server
+from tests.support.trees import stored_tree
 
 pytestmark = pytest.mark.slow
 
@@ -74,20 +74,6 @@ class Writers:
         while len(self.acknowledged) < count:
             assert time.monotonic() < deadline, f"only {len(self.acknowledged)} writes acknowledged"
             time.sleep(0.05)
-
-
-def children_of(pid: int) -> list[int]:
-    """Process ids whose parent is `pid` (gunicorn's workers, for its master)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def master_pid(pid_file: Path) -> int:

@@ -16,9 +16,9 @@ import pytest
 import requests
 from alembic.script import ScriptDirectory
 
-from tests.conftest import ROOT, gunicorn_server
-from tests.test_crash import children_of
-from tests.helpers import assert_problem
+from tests.support import ROOT
+from tests.support.problems import assert_problem
+from tests.support.servers import children_of, gunicorn_server
 from webapp import create_app
 from webapp.config import from_environment
 from webapp.extensions import db
@@ -61,6 +61,7 @@ def test_gunicorn_settings_come_from_the_environment(monkeypatch):
     assert gunicorn_settings(monkeypatch, PORT="8080")["bind"] == "0.0.0.0:8080"
 
 
+@pytest.mark.slow
 def test_gunicorn_accepts_the_config_file(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "gunicorn", "--check-config", "wsgi:app"],
@@ -116,6 +117,7 @@ def test_a_worker_replaced_while_the_database_is_gone_boots_and_answers_503(tmp_
         assert requests.get(f"{base}/health", timeout=10).status_code == 200
 
 
+@pytest.mark.slow
 def test_gunicorn_refuses_to_start_when_the_schema_cannot_be_brought_up_to_date(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", "127.0.0.1:0", "--workers", "1"],

@@ -13,8 +13,9 @@ import sys
 import pytest
 import requests
 
-from tests.conftest import ROOT, gunicorn_server
-from tests.helpers import doc_block
+from tests.support import ROOT
+from tests.support.servers import gunicorn_server
+from tests.support.docs import doc_block
 from webapp import config, create_app
 
 DOCS = ROOT / "docs"

@@ -11,8 +11,10 @@ import subprocess
 import pytest
 import requests
 
-from tests.conftest import gunicorn_server
-from tests.helpers import doc_block
+from tests.support.docs import doc_block
+from tests.support.servers import gunicorn_server
+
+pytestmark = pytest.mark.slow  # every test here talks to a real gunicorn
 
 
 @pytest.fixture

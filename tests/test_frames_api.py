@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import requests
 
-from tests.conftest import gunicorn_server
-from tests.helpers import assert_problem
-from tests.test_frames import BAD_FILES, SAMPLE_DTYPES, SAMPLE_ROWS, expected_frame, frame_count, sample_csv
+from tests.support.frames import BAD_FILES, SAMPLE_DTYPES, SAMPLE_ROWS, expected_frame, frame_count, sample_csv
+from tests.support.problems import assert_problem
+from tests.support.servers import gunicorn_server
 from webapp.artifacts import ArtifactIn, PandasDataFrame
 from webapp.artifacts.schemas import restore_dtypes
 from webapp.extensions import db

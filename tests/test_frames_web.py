@@ -10,17 +10,13 @@ import pandas as pd
 import pytest
 from bs4 import BeautifulSoup
 
-from tests.test_frames import SAMPLE_DTYPES, SAMPLE_ROWS, expected_frame, frame_count, sample_csv
+from tests.support.frames import SAMPLE_DTYPES, SAMPLE_ROWS, expected_frame, frame_count, sample_csv
+from tests.support.html import html
 from webapp import create_app
 from webapp.artifacts import ArtifactIn, PandasDataFrame
 from webapp.extensions import db
 
 HX = {"HX-Request": "true"}
-
-
-def html(response: Any) -> BeautifulSoup:
-    assert response.mimetype == "text/html"
-    return BeautifulSoup(response.get_data(as_text=True), "html.parser")
 
 
 def first_column(soup: BeautifulSoup) -> list[int]:

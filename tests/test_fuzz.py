@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from tests.helpers import assert_problem
+from tests.support.problems import assert_problem
 from webapp.artifacts import ArtifactManager
 
 EXAMPLES_PER_OPERATION = 100

@@ -8,8 +8,8 @@ import json
 import pytest
 import requests
 
-from tests.conftest import gunicorn_server
-from tests.helpers import assert_problem
+from tests.support.problems import assert_problem
+from tests.support.servers import gunicorn_server
 from webapp.config import from_environment
 
 API = "/api/v1/artifacts"

@@ -26,10 +26,10 @@ from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
 from ulid import ULID
 
-from tests.conftest import gunicorn_server
+from tests.support.servers import gunicorn_server
+from tests.support.trees import stored_tree
 from webapp.artifacts import (
     ArtifactChangedError,
     ArtifactCycleError,
@@ -181,46 +181,6 @@ def report(backend: str, tally: Tally, elapsed: float) -> dict[str, Any]:
         with open(path, "w") as file:
             json.dump(figures, file, indent=2)
     return figures
-
-
-def stored_tree(url: str) -> set[str]:
-    """The ids in the database, after checking that they form intact trees.
-
-    Every parent link points at an artifact, every level is its parent's plus one (roots
-    are 0), every artifact is reachable from a root (a cycle would not be), and SQLite's
-    own integrity and foreign-key checks pass.
-    """
-    engine = create_engine(url)
-    with engine.connect() as db:
-        stored = set(db.scalars(text("SELECT id FROM artifacts")))
-        dangling = db.scalar(
-            text(
-                "SELECT count(*) FROM artifacts child LEFT JOIN artifacts parent ON parent.id = child.parent_id "
-                "WHERE child.parent_id IS NOT NULL AND parent.id IS NULL"
-            )
-        )
-        assert dangling == 0
-        bad_root_levels = db.scalar(text("SELECT count(*) FROM artifacts WHERE parent_id IS NULL AND level <> 0"))
-        bad_child_levels = db.scalar(
-            text(
-                "SELECT count(*) FROM artifacts child JOIN artifacts parent ON parent.id = child.parent_id "
-                "WHERE child.level <> parent.level + 1"
-            )
-        )
-        assert (bad_root_levels, bad_child_levels) == (0, 0)
-        reachable = db.scalar(
-            text(
-                "WITH RECURSIVE walk(id) AS (SELECT id FROM artifacts WHERE parent_id IS NULL "
-                "UNION ALL SELECT a.id FROM artifacts a JOIN walk ON a.parent_id = walk.id) "
-                "SELECT count(*) FROM walk"
-            )
-        )
-        assert reachable == len(stored)
-        if db.dialect.name == "sqlite":
-            assert db.scalar(text("PRAGMA integrity_check")) == "ok"
-            assert db.execute(text("PRAGMA foreign_key_check")).all() == []
-    engine.dispose()
-    return stored
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, select, update
 
-from tests.test_load import stored_tree
+from tests.support.trees import stored_tree
 from webapp import ops
 from webapp.artifacts import Artifact, ArtifactHierarchy, ArtifactIn, ArtifactManager, ArtifactRepository, open_session
 from webapp.extensions import db

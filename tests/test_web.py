@@ -10,26 +10,12 @@ import pytest
 from bs4 import BeautifulSoup
 from werkzeug.exceptions import abort
 
+from tests.support.html import html, textarea_value, texts
 from webapp.artifacts import ArtifactOut, ArtifactUpdate
 from webapp.web import views
 
 HX = {"HX-Request": "true"}
 HOSTILE = "<script>alert('xss')</script><img src=x onerror=alert(1)>"
-
-
-def html(response: Any) -> BeautifulSoup:
-    assert response.mimetype == "text/html"
-    return BeautifulSoup(response.get_data(as_text=True), "html.parser")
-
-
-def texts(elements: Any) -> list[str]:
-    return [" ".join(e.get_text(" ", strip=True).split()) for e in elements]
-
-
-def textarea_value(element: Any) -> str:
-    """What a browser submits for a <textarea>: its text without the newline after the start tag."""
-    text = element.get_text().replace("\r\n", "\n")
-    return text.removeprefix("\n")
 
 
 def assert_full_page(soup: BeautifulSoup) -> None:

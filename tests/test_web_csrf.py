@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from bs4 import BeautifulSoup
 
-from tests.test_web import textarea_value
+from tests.support.html import textarea_value
 
 
 pytestmark = pytest.mark.app_config(WTF_CSRF_ENABLED=True)

@@ -12,7 +12,7 @@ import requests
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_frames import SAMPLE_ROWS, expected_frame, sample_csv
+from tests.support.frames import SAMPLE_ROWS, expected_frame, sample_csv
 from webapp.artifacts import PandasDataFrame
 from webapp.artifacts.schemas import restore_dtypes
 
