@@ -8,7 +8,7 @@ Seeds the tree through the service layer (ArtifactManager), starts `gunicorn wsg
 with 2 workers, then measures with wrk (8 connections) create and get-by-id throughput,
 and with a sequential client the latency of a list page and of $tree on the 10k root
 and on a 1k subtree. Also measures the plain-sqlite3 floor on this machine for
-comparison. Prints a Markdown table; a script, not a test (numbers go to the README).
+comparison. Prints a Markdown table; a script, not a test (numbers go to docs/performance.md).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ database, and measures over HTTP:
 - downloads: the whole table as CSV and as JSON;
 - peak memory: VmHWM (peak resident set) of each worker, during the upload and overall.
 
-Prints a Markdown table; a script, not a test (numbers go to the README).
+Prints a Markdown table; a script, not a test (numbers go to docs/performance.md).
 """
 
 from __future__ import annotations

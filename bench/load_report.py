@@ -1,4 +1,4 @@
-"""Run the load test (tests/test_load.py) on each database and print its figures for the README.
+"""Run the load test (tests/test_load.py) on each database and print its figures for docs/performance.md.
 
     TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test python3 bench/load_report.py
 

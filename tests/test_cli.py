@@ -152,7 +152,7 @@ def test_prune_refuses_an_unclear_age(runner):
 
 @pytest.mark.slow  # four fresh Python processes, each importing the app: seconds, not milliseconds
 def test_commands_run_from_the_shell(tmp_path):
-    """`flask --app webapp …` as the README shows it, in a fresh process on a fresh database."""
+    """`flask --app webapp …` as docs/operations.md shows it, in a fresh process on a fresh database."""
     environment = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'shell.sqlite'}"}
 
     def flask(*args: str) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,7 @@ artifacts exist, every parent link points at an artifact, every level is its
 parent's plus one, and every artifact is reachable from a root (no cycle).
 
 The figures are printed (run with -s) and, with LOAD_REPORT=path, written as JSON;
-the README's load figures come from here. Thresholds on speed belong to bench/, so
+the load figures in docs/performance.md come from here. Thresholds on speed belong to bench/, so
 nothing here asserts a rate: only zero errors and an intact database.
 """
 

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build a configured app: defaults, then instance/config.py, then the environment, then `config`."""
+    """Build a configured app: defaults, then the environment, then instance/config.py, then `config`."""
     app = Flask(
         __name__,
         instance_path=str(ROOT / "instance"),

@@ -90,7 +90,7 @@ def load_secret_key(instance: Path, env_name: str) -> str:
 
 
 class Defaults:
-    """Safe development values; see the README's configuration table."""
+    """Safe development values; every setting is in docs/configuration.md."""
 
     WTF_CSRF_TIME_LIMIT = None
     DEFAULT_PAGE_SIZE = Policy.default_page_size

@@ -29,7 +29,7 @@ class DepthQuery(BaseModel):
 
 
 class Problem(BaseModel):
-    """An RFC 9457 problem document; `type` values are listed in the README."""
+    """An RFC 9457 problem document; `type` values are listed in docs/api.md."""
 
     model_config = ConfigDict(extra="allow")
 
