@@ -8,19 +8,12 @@ import json
 import pytest
 import requests
 
+from tests.support.data import nested
 from tests.support.problems import assert_problem
 from tests.support.servers import gunicorn_server
 from webapp.config import from_environment
 
 API = "/api/v1/artifacts"
-
-
-def nested(depth: int) -> dict:
-    """A `data` object `depth` levels deep ({} is 1 level, {"x": {}} is 2)."""
-    value: dict = {}
-    for _ in range(depth - 1):
-        value = {"x": value}
-    return value
 
 
 def count(client) -> int:
@@ -137,18 +130,9 @@ def test_page_size_up_to_the_limit_is_served_and_above_is_422(app, client, make_
     ]
 
 
-def nested_objects(levels: int) -> dict:
-    data: dict = {}
-    cursor = data
-    for _ in range(levels - 1):
-        cursor["n"] = {}
-        cursor = cursor["n"]
-    return data
-
-
 def test_the_default_limit_takes_256_levels_through_every_door(client, manager):
     """Accepted by the API, read back by get, tree and expand, shown and edited on the pages."""
-    data = nested_objects(256)
+    data = nested(256)
     created = client.post("/api/v1/artifacts", json={"data": data})
     assert created.status_code == 201, created.get_data(as_text=True)
     artifact_id = created.get_json()["id"]
@@ -163,7 +147,7 @@ def test_the_default_limit_takes_256_levels_through_every_door(client, manager):
 
 def test_one_level_more_is_refused_by_every_door_and_changes_nothing(client, manager):
     root = client.post("/api/v1/artifacts", json={"data": {"name": "kept"}}).get_json()
-    too_deep = nested_objects(257)
+    too_deep = nested(257)
     problem = assert_problem(client.post("/api/v1/artifacts", json={"data": too_deep}), 422, "validation")
     assert problem["errors"][0]["loc"] == ["body", "data"]
     put = client.put(f"/api/v1/artifacts/{root['id']}", json={"data": too_deep})

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from tests.support.data import nested
 from webapp.artifacts import ArtifactIn, ArtifactValidationError, PandasDataFrame, Policy
 from webapp.artifacts.schemas import json_depth
 
@@ -59,16 +60,6 @@ def test_dataframe_refuses_ragged_rows_and_non_frames():
 def test_artifact_in_refuses_what_json_columns_cannot_store(data, message):
     with pytest.raises(ValidationError, match=message):
         ArtifactIn(data=data)
-
-
-def nested(levels: int) -> dict:
-    """A data object `levels` containers deep, itself included."""
-    data: dict = {}
-    cursor = data
-    for _ in range(levels - 1):
-        cursor["n"] = {}
-        cursor = cursor["n"]
-    return data
 
 
 def test_depth_is_the_policys_rule_not_the_schemas():
