@@ -9,11 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import UnsupportedMediaType
 
+from webapp.api.openapi import COMMON_ERRORS, Reply, Schema, operation, reply
 from webapp.api.parsing import query
 from webapp.api.views import artifact_response, json_response
+from webapp.artifacts import ArtifactOut, PandasDataFrame
 from webapp.artifacts.errors import ArtifactValidationError
 from webapp.artifacts.schemas import ULID_PATTERN
-from webapp.frames import csv_chunks, json_chunks
+from webapp.frames import FramePage, csv_chunks, json_chunks
 from webapp.http import allow_upload_body, created
 from webapp.store import get_store
 
@@ -38,6 +40,8 @@ CSV_UPLOAD_SCHEMA = {
         },
     },
 }
+CSV_UPLOAD = Schema("CSVUpload", CSV_UPLOAD_SCHEMA)
+NO_TABLE = "No such artifact, or it holds no table"
 
 
 class FrameRowsQuery(BaseModel):
@@ -87,6 +91,23 @@ def _field_error(name: object, message: str, kind: str) -> dict[str, object]:
 
 
 @bp.post("/artifacts/$upload")
+@operation(
+    "Upload a CSV file: a new artifact holding its table",
+    description="The artifact's data records the file (name, size, SHA-256, encoding), the table's row and "
+    "column counts, dtypes and first rows; the rows are kept beside it. Delimiter, quoting and header row "
+    "are detected. Nothing is stored when the file is refused.",
+    body=CSV_UPLOAD,
+    body_media_type="multipart/form-data",
+    responses={
+        201: reply("Created", ArtifactOut, etag=True),
+        400: "parent_id is not a ULID, or the body is not valid multipart",
+        404: "The parent does not exist",
+        413: "The file is larger than MAX_UPLOAD_BYTES",
+        415: "The body is not multipart/form-data",
+        422: "No `file` field (type validation), or a file that is not a readable CSV: empty, a header "
+        "without rows, ragged rows, binary data, an unknown encoding (type invalid-csv)",
+    },
+)
 def upload_csv() -> Response:
     upload, parent_id = uploaded_csv()
     artifact = get_store().frames.create_from_csv(upload.stream, upload.filename or "upload.csv", parent_id=parent_id)
@@ -94,6 +115,16 @@ def upload_csv() -> Response:
 
 
 @bp.get("/artifacts/<artifact:artifact_id>/frame/rows")
+@operation(
+    "One page of the table's rows, optionally sorted by a column",
+    query=FrameRowsQuery,
+    responses={
+        200: reply("The page", FramePage),
+        **COMMON_ERRORS,
+        404: NO_TABLE,
+        422: "Bad query parameter, or no column of that name",
+    },
+)
 def get_frame_rows(artifact_id: str) -> Response:
     params = query(FrameRowsQuery)
     frames = get_store().frames
@@ -102,6 +133,10 @@ def get_frame_rows(artifact_id: str) -> Response:
 
 
 @bp.get("/artifacts/<artifact:artifact_id>/frame")
+@operation(
+    "The artifact's whole table as a PandasDataFrame (columns and rows)",
+    responses={200: reply("The table", PandasDataFrame), **COMMON_ERRORS, 404: NO_TABLE},
+)
 def get_frame(artifact_id: str) -> Response:
     """The whole table as the spec's PandasDataFrame JSON, streamed."""
     loaded = get_store().frames.require_frame(artifact_id)
@@ -109,6 +144,14 @@ def get_frame(artifact_id: str) -> Response:
 
 
 @bp.get("/artifacts/<artifact:artifact_id>/frame.csv")
+@operation(
+    "The artifact's whole table as a CSV file (UTF-8, header row)",
+    responses={
+        200: Reply("The table", content={"text/csv": {"schema": {"type": "string"}}}),
+        **COMMON_ERRORS,
+        404: NO_TABLE,
+    },
+)
 def get_frame_csv(artifact_id: str) -> Response:
     """The whole table as CSV (UTF-8, header row), streamed as a download."""
     loaded = get_store().frames.require_frame(artifact_id)

@@ -1,57 +1,104 @@
-"""The OpenAPI 3.1 document, generated from the pydantic models that validate requests."""
+"""The OpenAPI 3.1 document: each view declares its operation with `@operation`, and
+`build_openapi(app)` walks the app's URL map, so a route and its description sit together.
+
+    @bp.post("/artifacts")
+    @operation("Create an artifact", body=ArtifactIn,
+               responses={201: reply("Created", ArtifactOut, etag=True), **BODY_ERRORS, 404: "No parent"})
+    def create_artifact(): ...
+
+The schemas come from the same pydantic models that validate the requests. This module
+imports no view module: views import it.
+"""
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Any
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
+from flask import Flask
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from webapp.api.schemas import DepthQuery, Health, ListQuery, Problem
-from webapp.artifacts import (
-    ArtifactExpansion,
-    ArtifactIn,
-    ArtifactOut,
-    ArtifactTreeNode,
-    ArtifactUpdate,
-    ExpandRequest,
-    Page,
-    PandasDataFrame,
-    TreeRequest,
-)
-from webapp.frames import FramePage
+from webapp.api.schemas import Problem
 from webapp.artifacts.schemas import ULID_PATTERN
 
 REF = "#/components/schemas/{model}"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": REF.format(model=name)}
 
 
-def _json(name: str) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": _ref(name)}}}
+@dataclass(frozen=True)
+class Schema:
+    """A component schema that no pydantic model describes (a multipart body)."""
+
+    name: str
+    schema: dict[str, Any]
 
 
-def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/problem+json": {"schema": _ref("Problem")}}}
+@dataclass(frozen=True)
+class Reply:
+    """A response: a description, and a JSON `model` or other `content`, or no body."""
+
+    description: str
+    model: type[BaseModel] | None = None
+    content: Mapping[str, Any] | None = None  # media type → {"schema": …}, for bodies that are not JSON
+    etag: bool = False  # the ETag header carries the artifact's version
 
 
-def _params(model: type[BaseModel]) -> list[dict[str, Any]]:
-    schema = model.model_json_schema()
-    return [
-        {"name": name, "in": "query", "required": False, "schema": prop, "description": prop.get("description", "")}
-        for name, prop in schema["properties"].items()
-    ]
+def reply(description: str, model: type[BaseModel] | None = None, *, etag: bool = False) -> Reply:
+    return Reply(description, model, etag=etag)
 
 
-ID_PARAM = {
-    "name": "artifact_id",
-    "in": "path",
-    "required": True,
-    "description": "The artifact's ULID",
-    "schema": {"type": "string", "pattern": ULID_PATTERN},
+# A response given as a plain string is a problem+json document for 4xx/5xx, and a
+# response without a body otherwise (204, 304).
+Responses = Mapping[int, "Reply | str"]
+
+
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    responses: Responses
+    description: str | None = None
+    body: type[BaseModel] | Schema | None = None
+    body_media_type: str = "application/json"
+    query: type[BaseModel] | None = None  # its fields are the query parameters
+    headers: Sequence[dict[str, Any]] = field(default_factory=tuple)
+
+
+def operation(
+    summary: str,
+    *,
+    responses: Responses,
+    description: str | None = None,
+    body: type[BaseModel] | Schema | None = None,
+    body_media_type: str = "application/json",
+    query: type[BaseModel] | None = None,
+    headers: Sequence[dict[str, Any]] = (),
+) -> Callable[[F], F]:
+    """Record the view's OpenAPI operation on it; only decorated views are in the document."""
+    declared = Operation(summary, responses, description, body, body_media_type, query, tuple(headers))
+
+    def record(view: F) -> F:
+        view.openapi_operation = declared  # type: ignore[attr-defined]
+        return view
+
+    return record
+
+
+# Path parameters, by the URL converter that matches them (`<artifact:artifact_id>`).
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "artifact": {
+        "name": "artifact_id",
+        "in": "path",
+        "required": True,
+        "description": "The artifact's ULID",
+        "schema": {"type": "string", "pattern": ULID_PATTERN},
+    }
 }
 ETAG_HEADER = {
     "ETag": {
@@ -74,19 +121,16 @@ IF_NONE_MATCH = {
     "description": "An ETag the client holds: 304 without a body while the artifact is still that version",
     "schema": {"type": "string"},
 }
-CHANGED = {"412": _problem("If-Match names a version the artifact no longer is; `current_version` says which it is")}
-COMMON_ERRORS = {"400": _problem("Malformed ULID or body"), "404": _problem("No such artifact")}
-BODY_ERRORS = {
-    "400": _problem("The body is not valid JSON"),
-    "413": _problem("The body is larger than MAX_CONTENT_LENGTH"),
-    "415": _problem("The body is not sent as application/json"),
-    "422": _problem("The body does not match the schema; `errors` names the fields"),
+CHANGED: Responses = {412: "If-Match names a version the artifact no longer is; `current_version` says which it is"}
+COMMON_ERRORS: Responses = {400: "Malformed ULID or body", 404: "No such artifact"}
+BODY_ERRORS: Responses = {
+    400: "The body is not valid JSON",
+    413: "The body is larger than MAX_CONTENT_LENGTH",
+    415: "The body is not sent as application/json",
+    422: "The body does not match the schema; `errors` names the fields",
 }
-
-
-def _body(name: str) -> dict[str, Any]:
-    return {"required": True, **_json(name)}
-
+# Query parameters of this name are page sizes: the document states the app's MAX_PAGE_SIZE.
+PAGE_SIZE = "size"
 
 # What `data` really accepts (schemas.check_json_value): any JSON object whose keys and
 # strings hold no NUL character (PostgreSQL's jsonb cannot store one). Without this, the
@@ -113,209 +157,127 @@ JSON_VALUE_SCHEMAS: dict[str, Any] = {
 
 
 def _data_is_json_object(defs: dict[str, Any]) -> None:
-    for model in ("ArtifactIn", "ArtifactUpdate"):
+    bodies = [model for model in ("ArtifactIn", "ArtifactUpdate") if model in defs]
+    for model in bodies:
         data = defs[model]["properties"]["data"]
         defs[model]["properties"]["data"] = {"allOf": [_ref("JsonObject")], "description": data["description"]}
-    defs.update(JSON_VALUE_SCHEMAS)
+    if bodies:
+        defs.update(JSON_VALUE_SCHEMAS)
 
 
-def _limit_page_size(parameters: list[dict[str, Any]], max_page_size: int) -> list[dict[str, Any]]:
-    for parameter in parameters:
-        if parameter["name"] == "size":
-            parameter["schema"]["maximum"] = max_page_size
-    return parameters
+# `<artifact:artifact_id>` or `<artifact_id>`; converter arguments (`<int(min=1):n>`) too.
+RULE_VARIABLE = re.compile(r"<(?:(?P<converter>[a-zA-Z_]\w*)(?:\([^)]*\))?:)?(?P<name>[a-zA-Z_]\w*)>")
 
 
-@cache
-def build_openapi(max_page_size: int = 1000) -> dict[str, Any]:
-    """The document; `max_page_size` is the app's MAX_PAGE_SIZE, stated as `size`'s maximum."""
-    from webapp.api.frames import CSV_UPLOAD_SCHEMA, FrameRowsQuery  # late: api.frames imports api.views
+def _path_parameters(rule: str) -> tuple[str, list[dict[str, Any]]]:
+    """The OpenAPI path of a Flask rule, and its path parameters."""
+    parameters = []
+    for match in RULE_VARIABLE.finditer(rule):
+        parameter = PATH_PARAMETERS.get(match["converter"] or "default")
+        if parameter is None or parameter["name"] != match["name"]:
+            raise LookupError(f"{rule}: no OpenAPI path parameter declared for <{match[0][1:-1]}>")
+        parameters.append(parameter)
+    return RULE_VARIABLE.sub(r"{\g<name>}", rule), parameters
 
-    _, defs = models_json_schema(
-        [
-            (ArtifactIn, "validation"),
-            (ArtifactUpdate, "validation"),
-            (TreeRequest, "validation"),
-            (ExpandRequest, "validation"),
-            (ArtifactOut, "serialization"),
-            (ArtifactTreeNode, "serialization"),
-            (ArtifactExpansion, "serialization"),
-            (Page[ArtifactOut], "serialization"),
-            (Problem, "serialization"),
-            (Health, "serialization"),
-            (PandasDataFrame, "serialization"),
-            (FramePage, "serialization"),
-        ],
-        ref_template=REF,
-    )
-    _data_is_json_object(defs["$defs"])
-    defs["$defs"]["CSVUpload"] = CSV_UPLOAD_SCHEMA
-    tree_response = {"200": {"description": "The subtree", **_json("ArtifactTreeNode")}}
-    expand_response = {"200": {"description": "Ancestors, artifact and descendants", **_json("ArtifactExpansion")}}
-    paths: dict[str, Any] = {
-        "/api/v1/artifacts": {
-            "post": {
-                "operationId": "create_artifact",
-                "summary": "Create an artifact",
-                "requestBody": _body("ArtifactIn"),
-                "responses": {
-                    "201": {"description": "Created", "headers": ETAG_HEADER, **_json("ArtifactOut")},
-                    **BODY_ERRORS,
-                    "404": _problem("The parent does not exist"),
-                    "409": _problem("An artifact with this id exists"),
-                },
-            },
-            "get": {
-                "operationId": "list_artifacts",
-                "summary": "List artifacts, paginated, in id (creation) order",
-                "parameters": _limit_page_size(_params(ListQuery), max_page_size),
-                "responses": {
-                    "200": {"description": "One page", **_json("Page_ArtifactOut_")},
-                    "422": _problem("Bad query parameter"),
-                },
-            },
-        },
-        "/api/v1/artifacts/{artifact_id}": {
-            "parameters": [ID_PARAM],
-            "get": {
-                "operationId": "get_artifact",
-                "summary": "Get an artifact",
-                "parameters": [IF_NONE_MATCH],
-                "responses": {
-                    "200": {"description": "The artifact", "headers": ETAG_HEADER, **_json("ArtifactOut")},
-                    "304": {"description": "Not modified: still the version named in If-None-Match"},
-                    **COMMON_ERRORS,
-                },
-            },
-            "put": {
-                "operationId": "update_artifact",
-                "summary": "Replace an artifact's data; with parent_id, move it",
-                "parameters": [IF_MATCH],
-                "requestBody": _body("ArtifactUpdate"),
-                "responses": {
-                    "200": {"description": "Updated", "headers": ETAG_HEADER, **_json("ArtifactOut")},
-                    **BODY_ERRORS,
-                    "404": _problem("No such artifact or parent"),
-                    "409": _problem("The move would create a cycle"),
-                    **CHANGED,
-                },
-            },
-            "delete": {
-                "operationId": "delete_artifact",
-                "summary": "Delete a leaf artifact",
-                "parameters": [IF_MATCH],
-                "responses": {
-                    "204": {"description": "Deleted"},
-                    **COMMON_ERRORS,
-                    "409": _problem("The artifact has children"),
-                    **CHANGED,
-                },
-            },
-        },
-        "/api/v1/artifacts/$tree": {
-            "post": {
-                "operationId": "build_tree",
-                "summary": "The tree under root_id, max_depth levels deep",
-                "requestBody": _body("TreeRequest"),
-                "responses": {**tree_response, **BODY_ERRORS, "404": _problem("No such artifact")},
-            }
-        },
-        "/api/v1/artifacts/{artifact_id}/$tree": {
-            "get": {
-                "operationId": "get_artifact_tree",
-                "summary": "The tree under an artifact",
-                "parameters": [ID_PARAM, *_params(DepthQuery)],
-                "responses": {**tree_response, **COMMON_ERRORS, "422": _problem("Bad max_depth")},
-            }
-        },
-        "/api/v1/artifacts/$expand": {
-            "post": {
-                "operationId": "expand_artifact",
-                "summary": "An artifact with its ancestors and descendants",
-                "requestBody": _body("ExpandRequest"),
-                "responses": {**expand_response, **BODY_ERRORS, "404": _problem("No such artifact")},
-            }
-        },
-        "/api/v1/artifacts/{artifact_id}/$expand": {
-            "get": {
-                "operationId": "get_artifact_expansion",
-                "summary": "An artifact with its ancestors and descendants",
-                "parameters": [ID_PARAM],
-                "responses": {**expand_response, **COMMON_ERRORS},
-            }
-        },
-        "/api/v1/artifacts/$upload": {
-            "post": {
-                "operationId": "upload_csv",
-                "summary": "Upload a CSV file: a new artifact holding its table",
-                "description": "The artifact's data records the file (name, size, SHA-256, encoding), the "
-                "table's row and column counts, dtypes and first rows; the rows are kept beside it. "
-                "Delimiter, quoting and header row are detected. Nothing is stored when the file is refused.",
-                "requestBody": {
-                    "required": True,
-                    "content": {"multipart/form-data": {"schema": _ref("CSVUpload")}},
-                },
-                "responses": {
-                    "201": {"description": "Created", "headers": ETAG_HEADER, **_json("ArtifactOut")},
-                    "400": _problem("parent_id is not a ULID, or the body is not valid multipart"),
-                    "404": _problem("The parent does not exist"),
-                    "413": _problem("The file is larger than MAX_UPLOAD_BYTES"),
-                    "415": _problem("The body is not multipart/form-data"),
-                    "422": _problem(
-                        "No `file` field (type validation), or a file that is not a readable CSV: empty, "
-                        "a header without rows, ragged rows, binary data, an unknown encoding (type invalid-csv)"
-                    ),
-                },
-            }
-        },
-        "/api/v1/artifacts/{artifact_id}/frame": {
-            "get": {
-                "operationId": "get_frame",
-                "summary": "The artifact's whole table as a PandasDataFrame (columns and rows)",
-                "parameters": [ID_PARAM],
-                "responses": {
-                    "200": {"description": "The table", **_json("PandasDataFrame")},
-                    **COMMON_ERRORS,
-                    "404": _problem("No such artifact, or it holds no table"),
-                },
-            }
-        },
-        "/api/v1/artifacts/{artifact_id}/frame.csv": {
-            "get": {
-                "operationId": "get_frame_csv",
-                "summary": "The artifact's whole table as a CSV file (UTF-8, header row)",
-                "parameters": [ID_PARAM],
-                "responses": {
-                    "200": {"description": "The table", "content": {"text/csv": {"schema": {"type": "string"}}}},
-                    **COMMON_ERRORS,
-                    "404": _problem("No such artifact, or it holds no table"),
-                },
-            }
-        },
-        "/api/v1/artifacts/{artifact_id}/frame/rows": {
-            "get": {
-                "operationId": "get_frame_rows",
-                "summary": "One page of the table's rows, optionally sorted by a column",
-                "parameters": [ID_PARAM, *_limit_page_size(_params(FrameRowsQuery), max_page_size)],
-                "responses": {
-                    "200": {"description": "The page", **_json("FramePage")},
-                    **COMMON_ERRORS,
-                    "404": _problem("No such artifact, or it holds no table"),
-                    "422": _problem("Bad query parameter, or no column of that name"),
-                },
-            }
-        },
-        "/health": {
-            "get": {
-                "operationId": "health",
-                "summary": "Database reachability and schema revision",
-                "responses": {
-                    "200": {"description": "Healthy", **_json("Health")},
-                    "503": _problem("The database does not answer"),
-                },
-            }
-        },
-    }
+
+class _Document:
+    """One build: the component schemas every operation names, and the paths."""
+
+    def __init__(self, operations: list[tuple[str, str, str, Operation]], max_page_size: int) -> None:
+        self.max_page_size = max_page_size
+        raw_schemas: dict[str, Any] = {}
+        models: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {}  # ordered, without repeats
+        for *_, declared in operations:
+            if isinstance(declared.body, Schema):
+                raw_schemas[declared.body.name] = declared.body.schema
+            elif declared.body is not None:
+                models[(declared.body, "validation")] = None
+            for status, response in declared.responses.items():
+                model = Problem if isinstance(response, str) and status >= 400 else getattr(response, "model", None)
+                if model is not None:
+                    models[(model, "serialization")] = None
+        refs, defs = models_json_schema(list(models), ref_template=REF)
+        self.refs = {key: value["$ref"] for key, value in refs.items()}
+        self.schemas = defs.get("$defs", {})
+        _data_is_json_object(self.schemas)
+        self.schemas.update(raw_schemas)
+
+    def json(self, model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
+        return {"content": {"application/json": {"schema": {"$ref": self.refs[(model, mode)]}}}}
+
+    def response(self, status: int, response: Reply | str) -> dict[str, Any]:
+        if isinstance(response, str):
+            if status < 400:
+                return {"description": response}
+            return {"description": response, "content": {"application/problem+json": {"schema": _ref("Problem")}}}
+        answer: dict[str, Any] = {"description": response.description}
+        if response.etag:
+            answer["headers"] = ETAG_HEADER
+        if response.model is not None:
+            answer.update(self.json(response.model, "serialization"))
+        elif response.content is not None:
+            answer["content"] = dict(response.content)
+        return answer
+
+    def query_parameters(self, model: type[BaseModel]) -> list[dict[str, Any]]:
+        properties = model.model_json_schema()["properties"]
+        parameters = [
+            {"name": name, "in": "query", "required": False, "schema": prop, "description": prop.get("description", "")}
+            for name, prop in properties.items()
+        ]
+        for parameter in parameters:
+            if parameter["name"] == PAGE_SIZE:
+                parameter["schema"]["maximum"] = self.max_page_size
+        return parameters
+
+    def operation(self, name: str, declared: Operation) -> dict[str, Any]:
+        result: dict[str, Any] = {"operationId": name, "summary": declared.summary}
+        if declared.description:
+            result["description"] = declared.description
+        parameters = [*(self.query_parameters(declared.query) if declared.query else []), *declared.headers]
+        if parameters:
+            result["parameters"] = parameters
+        if isinstance(declared.body, Schema):
+            content = {declared.body_media_type: {"schema": _ref(declared.body.name)}}
+            result["requestBody"] = {"required": True, "content": content}
+        elif declared.body is not None:
+            result["requestBody"] = {"required": True, **self.json(declared.body, "validation")}
+        responses = declared.responses.items()
+        result["responses"] = {str(status): self.response(status, answer) for status, answer in responses}
+        return result
+
+
+def _operations(app: Flask) -> list[tuple[str, str, str, Operation]]:
+    """(rule, method, operationId, operation) of every decorated view, in URL-map order.
+
+    A view served at several URLs (`/health` and `/api/v1/health`) is documented once, at
+    its shortest, so each operationId (the view's function name) names one operation.
+    """
+    found: dict[Callable[..., Any], tuple[str, str, str, Operation]] = {}
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        declared = getattr(view, "openapi_operation", None)
+        if declared is None:
+            continue
+        methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+        if len(methods) != 1:
+            raise ValueError(f"{rule.rule}: a documented view takes one method, not {methods}")
+        if view not in found or len(rule.rule) < len(found[view][0]):
+            found[view] = (rule.rule, methods[0].lower(), view.__name__, declared)
+    return list(found.values())
+
+
+def build_openapi(app: Flask) -> dict[str, Any]:
+    """The document of every `@operation` view of `app`; `size` parameters state its MAX_PAGE_SIZE."""
+    operations = _operations(app)
+    document = _Document(operations, app.extensions["store_policy"].max_page_size)
+    paths: dict[str, Any] = {}
+    for rule, method, name, declared in operations:
+        path, parameters = _path_parameters(rule)
+        item = paths.setdefault(path, {"parameters": parameters} if parameters else {})
+        if method in item:
+            raise ValueError(f"{method.upper()} {path} is declared twice")
+        item[method] = document.operation(name, declared)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -324,5 +286,13 @@ def build_openapi(max_page_size: int = 1000) -> dict[str, Any]:
             "description": "Hierarchical artifact storage. Errors are RFC 9457 application/problem+json.",
         },
         "paths": paths,
-        "components": {"schemas": defs["$defs"]},
+        "components": {"schemas": document.schemas},
     }
+
+
+def cached_openapi(app: Flask) -> dict[str, Any]:
+    """The app's document, built on first use and kept: its routes and limits are fixed
+    once it serves (two threads racing here build the same document twice, harmlessly)."""
+    if "openapi_document" not in app.extensions:
+        app.extensions["openapi_document"] = build_openapi(app)
+    return app.extensions["openapi_document"]

@@ -12,10 +12,28 @@ from werkzeug.datastructures import ETags
 from werkzeug.routing import BaseConverter
 
 from webapp.api.encoding import encode_tree
-from webapp.api.openapi import build_openapi
+from webapp.api.openapi import (
+    BODY_ERRORS,
+    CHANGED,
+    COMMON_ERRORS,
+    IF_MATCH,
+    IF_NONE_MATCH,
+    cached_openapi,
+    operation,
+    reply,
+)
 from webapp.api.parsing import body, query
-from webapp.api.schemas import DepthQuery, ListQuery
-from webapp.artifacts import ArtifactIn, ArtifactOut, ArtifactUpdate, ExpandRequest, TreeRequest
+from webapp.api.schemas import DepthQuery, Health, ListQuery
+from webapp.artifacts import (
+    ArtifactExpansion,
+    ArtifactIn,
+    ArtifactOut,
+    ArtifactTreeNode,
+    ArtifactUpdate,
+    ExpandRequest,
+    Page,
+    TreeRequest,
+)
 from webapp.artifacts.manager import normalize_id
 from webapp.artifacts.schemas import model_json
 from webapp.database import schema_revision
@@ -67,13 +85,32 @@ def document_response(document: dict[str, Any]) -> Response:
     return current_app.response_class(encode_tree(document), mimetype="application/json")
 
 
+TREE = reply("The subtree", ArtifactTreeNode)
+EXPANSION = reply("Ancestors, artifact and descendants", ArtifactExpansion)
+
+
 @bp.post("/artifacts")
+@operation(
+    "Create an artifact",
+    body=ArtifactIn,
+    responses={
+        201: reply("Created", ArtifactOut, etag=True),
+        **BODY_ERRORS,
+        404: "The parent does not exist",
+        409: "An artifact with this id exists",
+    },
+)
 def create_artifact() -> Response:
     artifact = get_store().artifacts.create(body(ArtifactIn))
     return created(artifact_response(artifact), artifact.id)
 
 
 @bp.get("/artifacts")
+@operation(
+    "List artifacts, paginated, in id (creation) order",
+    query=ListQuery,
+    responses={200: reply("One page", Page[ArtifactOut]), 422: "Bad query parameter"},
+)
 def list_artifacts() -> Response:
     params = query(ListQuery)
     page = get_store().artifacts.list_page(
@@ -88,47 +125,92 @@ def list_artifacts() -> Response:
 
 
 @bp.get("/artifacts/<artifact:artifact_id>")
+@operation(
+    "Get an artifact",
+    headers=[IF_NONE_MATCH],
+    responses={
+        200: reply("The artifact", ArtifactOut, etag=True),
+        304: "Not modified: still the version named in If-None-Match",
+        **COMMON_ERRORS,
+    },
+)
 def get_artifact(artifact_id: str) -> Response:
     return artifact_response(get_store().artifacts.get(artifact_id)).make_conditional(request)
 
 
 @bp.put("/artifacts/<artifact:artifact_id>")
+@operation(
+    "Replace an artifact's data; with parent_id, move it",
+    headers=[IF_MATCH],
+    body=ArtifactUpdate,
+    responses={
+        200: reply("Updated", ArtifactOut, etag=True),
+        **BODY_ERRORS,
+        404: "No such artifact or parent",
+        409: "The move would create a cycle",
+        **CHANGED,
+    },
+)
 def update_artifact(artifact_id: str) -> Response:
     artifact_id = normalize_id(artifact_id)
     return artifact_response(get_store().artifacts.update(artifact_id, body(ArtifactUpdate), if_match=if_match()))
 
 
 @bp.delete("/artifacts/<artifact:artifact_id>")
+@operation(
+    "Delete a leaf artifact",
+    headers=[IF_MATCH],
+    responses={204: "Deleted", **COMMON_ERRORS, 409: "The artifact has children", **CHANGED},
+)
 def delete_artifact(artifact_id: str) -> Response:
     get_store().artifacts.delete(artifact_id, if_match=if_match())
     return Response(status=204)
 
 
 @bp.post("/artifacts/$tree")
+@operation(
+    "The tree under root_id, max_depth levels deep",
+    body=TreeRequest,
+    responses={200: TREE, **BODY_ERRORS, 404: "No such artifact"},
+)
 def build_tree() -> Response:
     request_ = body(TreeRequest)
     return document_response(get_store().artifacts.tree_document(request_.root_id, request_.max_depth))
 
 
 @bp.get("/artifacts/<artifact:artifact_id>/$tree")
+@operation(
+    "The tree under an artifact",
+    query=DepthQuery,
+    responses={200: TREE, **COMMON_ERRORS, 422: "Bad max_depth"},
+)
 def get_artifact_tree(artifact_id: str) -> Response:
     artifact_id = normalize_id(artifact_id)
     return document_response(get_store().artifacts.tree_document(artifact_id, query(DepthQuery).max_depth))
 
 
 @bp.post("/artifacts/$expand")
+@operation(
+    "An artifact with its ancestors and descendants",
+    body=ExpandRequest,
+    responses={200: EXPANSION, **BODY_ERRORS, 404: "No such artifact"},
+)
 def expand_artifact() -> Response:
     return document_response(get_store().artifacts.expand_document(body(ExpandRequest).artifact_id))
 
 
 @bp.get("/artifacts/<artifact:artifact_id>/$expand")
+@operation(
+    "An artifact with its ancestors and descendants",
+    responses={200: EXPANSION, **COMMON_ERRORS},
+)
 def get_artifact_expansion(artifact_id: str) -> Response:
     return document_response(get_store().artifacts.expand_document(artifact_id))
 
 
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
-    return jsonify(build_openapi(get_store().policy.max_page_size))
+    return jsonify(cached_openapi(current_app))
 
 
 @bp.get("/docs")
@@ -139,6 +221,10 @@ def api_docs() -> Response:
 
 @health_bp.get("/health")
 @bp.get("/health")
+@operation(
+    "Database reachability and schema revision",
+    responses={200: reply("Healthy", Health), 503: "The database does not answer"},
+)
 def health() -> Any:
     """Reachability of the database and the schema revision it is at."""
     try:
