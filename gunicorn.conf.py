@@ -98,6 +98,7 @@ def on_starting(server: Any) -> None:
     elif _upgrade_schema():
         server.log.info("Database schema is up to date")
     else:
+        on_exit(server)  # gunicorn stops without calling it
         raise RuntimeError("the app could not start or bring its database schema up to date (see above)")
 
 
