@@ -9,6 +9,8 @@ variables instead of editing this file; command-line flags still win over both.
     GUNICORN_ACCESS_LOG      access log file, "-" for stdout (the default), "" to switch it off
     GUNICORN_ERROR_LOG       error log file, "-" for stderr (the default)
     GUNICORN_LOG_LEVEL       debug, info (default), warning, error
+    PROMETHEUS_MULTIPROC_DIR where workers keep their metrics (default: a new temporary directory
+                             per start, removed at exit; see docs/observability.md)
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from typing import Any
 
 
@@ -80,10 +85,12 @@ preload_app = False
 # (After upgrading these libraries, restart gunicorn; a reload keeps the old ones.)
 SHARED_LIBRARIES = (
     "flask", "flask_sqlalchemy", "flask_wtf", "flask_migrate", "alembic", "sqlalchemy", "pydantic", "pandas", "pyarrow",
+    "prometheus_client",
 )
 
 
 def on_starting(server: Any) -> None:
+    _prepare_metrics_directory(server)  # first: prometheus_client picks its mode when imported
     for name in SHARED_LIBRARIES:
         importlib.import_module(name)
     if not _migrating():
@@ -91,6 +98,7 @@ def on_starting(server: Any) -> None:
     elif _upgrade_schema():
         server.log.info("Database schema is up to date")
     else:
+        on_exit(server)  # gunicorn stops without calling it
         raise RuntimeError("the app could not start or bring its database schema up to date (see above)")
 
 
@@ -98,6 +106,42 @@ def on_reload(server: Any) -> None:
     """SIGHUP: new code may bring new migrations; run them before the new workers start."""
     if _migrating() and not _upgrade_schema():
         server.log.error("The schema upgrade failed (see above); new workers start on the old schema")
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker ended (recycled, killed, crashed): its counters stay in the metrics directory,
+    so totals keep its requests; only its live-gauge files go."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    made = os.environ.get(_MADE_METRICS_DIRECTORY)
+    if made and made == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(made, ignore_errors=True)
+
+
+# prometheus_client's multiprocess mode: each worker writes its metrics to files in this
+# directory and /metrics adds up all of them. Files of a previous run would add its counts
+# to this one, so every start begins with an empty directory. The name is kept in the
+# environment, not in this module, because a reload (SIGHUP) reads this file afresh.
+_MADE_METRICS_DIRECTORY = "ARTIFACT_STORE_MADE_METRICS_DIR"
+_METRICS_FILE = re.compile(r"(counter|gauge|histogram|summary)_.+\.db")
+
+
+def _prepare_metrics_directory(server: Any) -> None:
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given and given != os.environ.get(_MADE_METRICS_DIRECTORY):  # the operator's: kept at exit
+        os.makedirs(given, exist_ok=True)
+        for entry in os.scandir(given):
+            if _METRICS_FILE.fullmatch(entry.name):
+                os.unlink(entry.path)
+        server.log.info("Metrics of this run are kept in %s", given)
+        return
+    ram_disk = "/dev/shm" if os.path.isdir("/dev/shm") else None  # as for worker_tmp_dir
+    made = tempfile.mkdtemp(prefix="artifact-store-metrics-", dir=ram_disk)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ[_MADE_METRICS_DIRECTORY] = made
 
 
 def _migrating() -> bool:

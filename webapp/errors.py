@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from webapp.artifacts.errors import ArtifactError
 from webapp.extensions import db
+from webapp.observability import count_database_error
 from webapp.web.htmx import is_fragment_request
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def _handle_database_unavailable(error: OperationalError) -> Any:
     """The database does not answer (down, restarting, unreachable, locked past the busy
     timeout): a 503 that tells clients to retry, not a 500 that suggests a bug."""
     log.warning("database unavailable on %s %s: %s", request.method, request.path, error.orig or error)
+    count_database_error(error)
     try:
         db.session.rollback()
     except SQLAlchemyError:  # the connection is gone: the database rolled the transaction back
@@ -79,6 +81,8 @@ def _handle_database_unavailable(error: OperationalError) -> Any:
 
 def _handle_unexpected(error: Exception) -> Any:
     log.exception("Unhandled error on %s %s", request.method, request.path)
+    if isinstance(error, SQLAlchemyError):
+        count_database_error(error)
     db.session.rollback()
     return _handle_http_error(InternalServerError())
 

@@ -40,6 +40,7 @@ from webapp.database import schema_revision
 from webapp.errors import problem
 from webapp.extensions import db
 from webapp.http import created
+from webapp.observability import count_database_error
 from webapp.store import get_store
 
 bp = Blueprint("api", __name__)
@@ -231,6 +232,7 @@ def health() -> Any:
         db.session.execute(text("SELECT 1"))
     except SQLAlchemyError as error:
         db.session.rollback()
+        count_database_error(error)
         current_app.logger.warning("health check failed: %s", error)
         return problem(503, "Service Unavailable", "The database does not answer.")
     return jsonify(status="healthy", database="ok", schema_version=schema_revision())

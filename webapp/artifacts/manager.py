@@ -157,6 +157,11 @@ class ArtifactManager:
         return [ArtifactOut.model_validate(a) for a in self.repo.all()]
 
     @read_use_case
+    def count_by_level(self) -> dict[int, int]:
+        """{level: number of artifacts}, for the levels that hold any."""
+        return self.repo.count_by_level()
+
+    @read_use_case
     def count(self) -> int:
         return self.repo.count()
 

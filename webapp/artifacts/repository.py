@@ -132,6 +132,11 @@ class ArtifactRepository:
     def all(self) -> list[Artifact]:
         return list(self.session.scalars(select(Artifact).order_by(Artifact.id)))
 
+    def count_by_level(self) -> dict[int, int]:
+        """{level: how many artifacts are at it}, for the levels that have any."""
+        query = select(Artifact.level, func.count()).group_by(Artifact.level).order_by(Artifact.level)
+        return {level: count for level, count in self.session.execute(query)}
+
     def count(self) -> int:
         return self.session.scalar(select(func.count()).select_from(Artifact)) or 0
 
