@@ -168,6 +168,11 @@ def build_openapi(max_page_size: int = 1000) -> dict[str, Any]:
             "get": {
                 "operationId": "list_artifacts",
                 "summary": "List artifacts, paginated, in id (creation) order",
+                "description": "Two ways through a listing, with the same pages: `page` (offset; the "
+                "database steps over the rows before it, so deep pages of a big store cost more) or "
+                "`cursor`, the `next_cursor` of the previous answer (keyset: every page costs the same). "
+                "`total` is exact and cheap (counts kept on every write), except with `q`, whose filter "
+                "and total scan the data.",
                 "parameters": _limit_page_size(_params(ListQuery), max_page_size),
                 "responses": {
                     "200": {"description": "One page", **_json("Page_ArtifactOut_")},

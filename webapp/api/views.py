@@ -85,6 +85,7 @@ def list_artifacts() -> Response:
     page = get_manager().list_page(
         params.page,
         params.size,
+        cursor=params.cursor,
         parent_id=params.parent_id,
         roots_only=params.roots,
         level=params.level,

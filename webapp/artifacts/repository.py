@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Row, Text, bindparam, cast, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
-from .models import Artifact
+from .models import Artifact, ArtifactLevelCount
 
 COLUMNS = (
     Artifact.id,
@@ -32,6 +32,10 @@ def _iso_text(column: Any, session: Session) -> Any:
         return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
     # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" (UTC, see UTCDateTime).
     return func.replace(cast(column, Text), " ", "T") + "Z"
+
+
+def _by_id(artifact: Artifact) -> str:
+    return artifact.id
 
 
 # pg_advisory_xact_lock key that serialises artifact writers (migrations/env.py uses 4242001).
@@ -123,30 +127,33 @@ class ArtifactRepository:
         return deleted
 
     # Counting and listing -----------------------------------------------------------
+    #
+    # Totals come from the counts the triggers keep (models.COUNT_TRIGGERS): one row read,
+    # whatever the size of the store. Only the text filter still counts by scanning.
 
     def count_children(self, artifact_id: str) -> int:
-        return self.session.scalar(select(func.count()).where(Artifact.parent_id == artifact_id)) or 0
+        return self.session.scalar(select(Artifact.child_count).where(Artifact.id == artifact_id)) or 0
 
     def child_counts(self, ids: Sequence[str]) -> dict[str, int]:
         """Number of children of each of `ids` (missing ids have none), in one query."""
         if not ids:
             return {}
-        rows = self.session.execute(
-            select(Artifact.parent_id, func.count())
-            .where(Artifact.parent_id.in_(list(ids)))
-            .group_by(Artifact.parent_id)
-        )
-        return {parent_id: count for parent_id, count in rows}
+        rows = self.session.execute(select(Artifact.id, Artifact.child_count).where(Artifact.id.in_(list(ids))))
+        return {artifact_id: count for artifact_id, count in rows}
+
+    def count_at_level(self, level: int) -> int:
+        query = select(ArtifactLevelCount.artifacts).where(ArtifactLevelCount.level == level)
+        return self.session.scalar(query) or 0
 
     def _filtered(
         self,
+        query: Any,
         *,
         parent_id: str | None = None,
         roots_only: bool = False,
         level: int | None = None,
         text: str | None = None,
     ) -> Any:
-        query = select(Artifact)
         if roots_only:
             query = query.where(Artifact.parent_id.is_(None))
         elif parent_id is not None:
@@ -158,21 +165,71 @@ class ArtifactRepository:
             query = query.where(cast(Artifact.data, Text).ilike(f"%{escaped}%", escape="\\"))
         return query
 
+    def total(
+        self,
+        *,
+        parent_id: str | None = None,
+        roots_only: bool = False,
+        level: int | None = None,
+        text: str | None = None,
+    ) -> int:
+        """How many artifacts match the filters: from the maintained counts, except with a
+        `text` filter, which scans (full-text search would index it)."""
+        if text:
+            query = self._filtered(select(Artifact.id), parent_id=parent_id, roots_only=roots_only, level=level, text=text)
+            return self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        if roots_only:  # roots are exactly the artifacts at level 0
+            return self.count_at_level(0) if level in (None, 0) else 0
+        if parent_id is not None:
+            row = self.session.execute(
+                select(Artifact.level, Artifact.child_count).where(Artifact.id == parent_id)
+            ).first()
+            if row is None or (level is not None and level != row.level + 1):
+                return 0
+            return row.child_count
+        return self.count() if level is None else self.count_at_level(level)
+
     def page(
         self, *, offset: int, limit: int, newest_first: bool = False, **filters: Any
     ) -> tuple[list[Artifact], int]:
-        """One page of artifacts in a stable order (by ULID), and the total matching."""
-        query = self._filtered(**filters)
-        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        order = Artifact.id.desc() if newest_first else Artifact.id.asc()
-        items = list(self.session.scalars(query.order_by(order).offset(offset).limit(limit)))
+        """One page of artifacts in a stable order (by ULID), and the total matching.
+
+        A page past the middle is read from the other end, so the offset the database
+        steps over is at most half the matches. The ids are picked first from the index
+        alone (an index-only scan), and only the page's rows are read.
+        """
+        total = self.total(**filters)
+        end = min(offset + limit, total)
+        if offset >= end:
+            return [], total
+        descending = newest_first
+        if total - end < offset:
+            descending, offset, limit = not descending, total - end, end - offset
+        order = Artifact.id.desc() if descending else Artifact.id.asc()
+        ids = self._filtered(select(Artifact.id), **filters).order_by(order).offset(offset).limit(limit).subquery()
+        # Sorted here, not by an outer ORDER BY, which the databases would do with a sort step.
+        items = sorted(self.session.scalars(select(Artifact).join(ids, Artifact.id == ids.c.id)), key=_by_id)
+        if newest_first:
+            items.reverse()
         return items, total
+
+    def after(
+        self, after_id: str, *, limit: int, newest_first: bool = False, **filters: Any
+    ) -> list[Artifact]:
+        """The next `limit` artifacts beyond `after_id` in the listing's order (keyset
+        pagination): an index range from that id, however deep into the listing."""
+        if newest_first:
+            query, order = select(Artifact).where(Artifact.id < after_id), Artifact.id.desc()
+        else:
+            query, order = select(Artifact).where(Artifact.id > after_id), Artifact.id.asc()
+        return list(self.session.scalars(self._filtered(query, **filters).order_by(order).limit(limit)))
 
     def all(self) -> list[Artifact]:
         return list(self.session.scalars(select(Artifact).order_by(Artifact.id)))
 
     def count(self) -> int:
-        return self.session.scalar(select(func.count()).select_from(Artifact)) or 0
+        """All artifacts: the sum of the per-level counts (a handful of rows)."""
+        return self.session.scalar(select(func.coalesce(func.sum(ArtifactLevelCount.artifacts), 0))) or 0
 
     # Trees -------------------------------------------------------------------------
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import math
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Generic, Self, TypeVar
 
@@ -191,6 +194,46 @@ class ExpandRequest(BaseModel):
 T = TypeVar("T")
 
 
+MAX_PAGE_NUMBER = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where the next page of a listing starts: after the artifact `after`, as page `page`.
+
+    Sent as opaque text (`next_cursor`); clients pass it back unchanged. The page number
+    rides along only so the answer can still say which page it is.
+    """
+
+    page: int
+    after: str
+
+    def encode(self) -> str:
+        return base64.urlsafe_b64encode(f"{self.page}.{self.after}".encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: object) -> Cursor:
+        """The cursor `encode()` wrote. Raises ValueError for anything else."""
+        if not isinstance(text, str) or not text.isascii() or len(text) > 64:
+            raise ValueError("not a cursor from this listing")
+        try:
+            page, _, after = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode().partition(".")
+            number = int(page) if page.isdigit() else 0
+            ulid = parse_ulid(after)
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise ValueError("not a cursor from this listing") from None
+        if not 2 <= number <= MAX_PAGE_NUMBER:
+            raise ValueError("not a cursor from this listing")
+        return cls(number, str(ulid))
+
+
+PageCursor = Annotated[
+    Cursor,
+    PlainValidator(Cursor.decode),
+    WithJsonSchema({"type": "string", "maxLength": 64, "examples": ["Mi4wMUs5WlE0TTdFMlY2UzNUOFc1WDBZMVoyQQ"]}),
+]
+
+
 class Page(BaseModel, Generic[T]):
     """One page of a paginated listing."""
 
@@ -199,10 +242,14 @@ class Page(BaseModel, Generic[T]):
     page: int
     size: int
     pages: int
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` for the next page (cheap however deep); null on the last page"
+    )
 
     @classmethod
-    def of(cls, items: list[T], total: int, page: int, size: int) -> Self:
-        return cls(items=items, total=total, page=page, size=size, pages=math.ceil(total / size) if size else 0)
+    def of(cls, items: list[T], total: int, page: int, size: int, next_cursor: str | None = None) -> Self:
+        pages = math.ceil(total / size) if size else 0
+        return cls(items=items, total=total, page=page, size=size, pages=pages, next_cursor=next_cursor)
 
 
 class PandasDataFrame(BaseModel):
