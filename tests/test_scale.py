@@ -201,8 +201,11 @@ def test_the_api_walks_a_listing_by_cursor(client, many):
 
 @pytest.mark.parametrize(
     "cursor",
-    ["x", "", "\x00", "Mi4w!!", "Zm9v", "MS4wMUs5WlE0TTdFMlY2UzNUOFc1WDBZMVoyQQ", "MC4wMUs5WlE0TTdFMlY2UzNUOFc1WDBZMVoyQQ",
-     "OTk5OTk5OTk5OTkuMDFLOVpRNE03RTJWNlMzVDhXNVgwWTFaMkE", "Mi5ub3RhdWxpZA", "A" * 65, "w7w"],
+    ["x", "", "\x00", "2", "2.", ".01K9ZQ4M7E2V6S3T8W5X0Y1Z2A", "1.01K9ZQ4M7E2V6S3T8W5X0Y1Z2A",
+     "0.01K9ZQ4M7E2V6S3T8W5X0Y1Z2A", "02.01K9ZQ4M7E2V6S3T8W5X0Y1Z2A", "1000000001.01K9ZQ4M7E2V6S3T8W5X0Y1Z2A",
+     "99999999999999999999.01K9ZQ4M7E2V6S3T8W5X0Y1Z2A", "2.81K9ZQ4M7E2V6S3T8W5X0Y1Z2A", "2.01K9ZQ4M7E2V6S3T8W5X0Y1Z2",
+     "2.01K9ZQ4M7E2V6S3T8W5X0Y1Z2AA", "2.01K9ZQ4M7E2V6S3T8W5X0Y1Z2A\n", "².01K9ZQ4M7E2V6S3T8W5X0Y1Z2A",
+     "2.01K9ZQ4M7E2V6S3T8W5X0Y1ZIL", "A" * 5000],
 )
 def test_a_bad_cursor_is_a_422_problem(client, cursor):
     response = client.get("/api/v1/artifacts", query_string={"cursor": cursor})
@@ -295,3 +298,27 @@ def test_list_pages_read_an_index_in_order_without_sorting(manager, wide, listin
     assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan  # SQLite / PostgreSQL sort step
     # and the total came from the counts, not from a count over the artifacts
     assert not [s for s, _ in statements if "count(" in s.lower() and "FROM artifacts" in s], statements
+
+
+# The CPU of a page ---------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from ulid import ULID  # noqa: E402
+
+from webapp.artifacts.schemas import parse_ulid  # noqa: E402
+
+ULID_LIKE = st.text(alphabet="0123456789ABCDEFGHJKMNPQRSTVWXYZabcdefghjkmnpqrstvwxyzILOUilou!ſı ", min_size=24, max_size=28)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(text=ULID_LIKE | st.text(max_size=30))
+def test_the_fast_ulid_parse_accepts_and_refuses_exactly_what_python_ulid_does(text):
+    try:
+        expected = ULID.from_str(text.upper())
+    except ValueError:
+        with pytest.raises(ValueError):
+            parse_ulid(text)
+        return
+    parsed = parse_ulid(text)
+    assert parsed == expected and str(parsed) == str(expected) and hash(parsed) == hash(expected)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Row, Text, bindparam, cast, delete, func, insert, literal, select, update
@@ -26,16 +27,65 @@ _LEVEL_BY_ID = select(Artifact.level).where(Artifact.id == bindparam("artifact_i
 _INSERT = insert(Artifact.__table__)
 
 
-def _iso_text(column: Any, session: Session) -> Any:
+def _iso_text(column: Any, dialect: str) -> Any:
     """A timestamp column rendered by the database as ISO-8601 UTC text ("…T…Z")."""
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
     # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" (UTC, see UTCDateTime).
     return func.replace(cast(column, Text), " ", "T") + "Z"
 
 
-def _by_id(artifact: Artifact) -> str:
-    return artifact.id
+def _walk_down(bounded: bool) -> Any:
+    """The recursive CTE of ArtifactRepository._subtree, on bound parameters."""
+    walk = (
+        select(Artifact.id.label("id"), literal(0).label("depth"))
+        .where(Artifact.id == bindparam("root_id"))
+        .cte("subtree", recursive=True)
+    )
+    child = select(Artifact.id, (walk.c.depth + 1).label("depth")).join(walk, Artifact.parent_id == walk.c.id)
+    if bounded:
+        child = child.where(walk.c.depth < bindparam("max_depth"))
+    return walk.union_all(child)
+
+
+@cache
+def _subtree_rows_statement(dialect: str, bounded: bool) -> Any:
+    """subtree_rows' query, built once per database and depth bound: building it cost more
+    than running it for a small subtree (the $expand of a leaf)."""
+    walk = _walk_down(bounded)
+    return (
+        select(
+            Artifact.id,
+            Artifact.parent_id,
+            Artifact.level,
+            cast(Artifact.data, Text).label("data"),
+            _iso_text(Artifact.created_at, dialect).label("created_at"),
+            _iso_text(Artifact.updated_at, dialect).label("updated_at"),
+            walk.c.depth,
+        )
+        .join(walk, Artifact.id == walk.c.id)
+        .order_by(walk.c.depth, Artifact.id)
+    )
+
+
+def _ancestors_statement() -> Any:
+    walk = (
+        select(Artifact.parent_id.label("id"), literal(1).label("distance"))
+        .where(Artifact.id == bindparam("artifact_id"))
+        .cte("ancestry", recursive=True)
+    )
+    walk = walk.union_all(select(Artifact.parent_id, walk.c.distance + 1).join(walk, Artifact.id == walk.c.id))
+    return select(*COLUMNS).join(walk, Artifact.id == walk.c.id).order_by(walk.c.distance.desc())
+
+
+_ANCESTORS = _ancestors_statement()
+_LIST_COLUMNS = select(*COLUMNS)
+_TOTAL = select(func.coalesce(func.sum(ArtifactLevelCount.artifacts), 0))
+_AT_LEVEL = select(ArtifactLevelCount.artifacts).where(ArtifactLevelCount.level == bindparam("level"))
+
+
+def _by_id(row: Row[Any]) -> str:
+    return row.id
 
 
 # pg_advisory_xact_lock key that serialises artifact writers (migrations/env.py uses 4242001).
@@ -142,8 +192,7 @@ class ArtifactRepository:
         return {artifact_id: count for artifact_id, count in rows}
 
     def count_at_level(self, level: int) -> int:
-        query = select(ArtifactLevelCount.artifacts).where(ArtifactLevelCount.level == level)
-        return self.session.scalar(query) or 0
+        return self.session.connection().scalar(_AT_LEVEL, {"level": level}) or 0
 
     def _filtered(
         self,
@@ -191,8 +240,8 @@ class ArtifactRepository:
 
     def page(
         self, *, offset: int, limit: int, newest_first: bool = False, **filters: Any
-    ) -> tuple[list[Artifact], int]:
-        """One page of artifacts in a stable order (by ULID), and the total matching.
+    ) -> tuple[list[Row[Any]], int]:
+        """One page of artifacts (as rows) in a stable order (by ULID), and the total matching.
 
         A page past the middle is read from the other end, so the offset the database
         steps over is at most half the matches. The ids are picked first from the index
@@ -208,28 +257,27 @@ class ArtifactRepository:
         order = Artifact.id.desc() if descending else Artifact.id.asc()
         ids = self._filtered(select(Artifact.id), **filters).order_by(order).offset(offset).limit(limit).subquery()
         # Sorted here, not by an outer ORDER BY, which the databases would do with a sort step.
-        items = sorted(self.session.scalars(select(Artifact).join(ids, Artifact.id == ids.c.id)), key=_by_id)
-        if newest_first:
-            items.reverse()
-        return items, total
+        rows = self.session.connection().execute(_LIST_COLUMNS.join(ids, Artifact.id == ids.c.id))
+        return sorted(rows, key=_by_id, reverse=newest_first), total
 
     def after(
         self, after_id: str, *, limit: int, newest_first: bool = False, **filters: Any
-    ) -> list[Artifact]:
-        """The next `limit` artifacts beyond `after_id` in the listing's order (keyset
+    ) -> list[Row[Any]]:
+        """The next `limit` artifacts (as rows) beyond `after_id` in the listing's order (keyset
         pagination): an index range from that id, however deep into the listing."""
         if newest_first:
-            query, order = select(Artifact).where(Artifact.id < after_id), Artifact.id.desc()
+            query, order = _LIST_COLUMNS.where(Artifact.id < after_id), Artifact.id.desc()
         else:
-            query, order = select(Artifact).where(Artifact.id > after_id), Artifact.id.asc()
-        return list(self.session.scalars(self._filtered(query, **filters).order_by(order).limit(limit)))
+            query, order = _LIST_COLUMNS.where(Artifact.id > after_id), Artifact.id.asc()
+        query = self._filtered(query, **filters).order_by(order).limit(limit)
+        return list(self.session.connection().execute(query))
 
     def all(self) -> list[Artifact]:
         return list(self.session.scalars(select(Artifact).order_by(Artifact.id)))
 
     def count(self) -> int:
         """All artifacts: the sum of the per-level counts (a handful of rows)."""
-        return self.session.scalar(select(func.coalesce(func.sum(ArtifactLevelCount.artifacts), 0))) or 0
+        return self.session.connection().scalar(_TOTAL) or 0
 
     # Trees -------------------------------------------------------------------------
 
@@ -259,21 +307,9 @@ class ArtifactRepository:
         processing keeps a 10,000-node tree cheap. Every parent precedes its children;
         siblings are in id order.
         """
-        walk = self._subtree(root_id, max_depth)
-        query = (
-            select(
-                Artifact.id,
-                Artifact.parent_id,
-                Artifact.level,
-                cast(Artifact.data, Text).label("data"),
-                _iso_text(Artifact.created_at, self.session).label("created_at"),
-                _iso_text(Artifact.updated_at, self.session).label("updated_at"),
-                walk.c.depth,
-            )
-            .join(walk, Artifact.id == walk.c.id)
-            .order_by(walk.c.depth, Artifact.id)
-        )
-        return self.session.execute(query).all()
+        connection = self.session.connection()
+        statement = _subtree_rows_statement(connection.dialect.name, max_depth is not None)
+        return connection.execute(statement, {"root_id": root_id, "max_depth": max_depth}).all()
 
     def subtree_ids(self, root_id: str) -> list[str]:
         """Ids of the root and all its descendants, deepest first (a safe delete order)."""
@@ -295,18 +331,10 @@ class ArtifactRepository:
             .execution_options(synchronize_session=False)
         )
 
-    def ancestors(self, artifact_id: str) -> list[Artifact]:
-        """The chain of ancestors of an artifact, root first (excluding the artifact)."""
-        walk = (
-            select(Artifact.parent_id.label("id"), literal(1).label("distance"))
-            .where(Artifact.id == artifact_id)
-            .cte("ancestry", recursive=True)
-        )
-        walk = walk.union_all(
-            select(Artifact.parent_id, walk.c.distance + 1).join(walk, Artifact.id == walk.c.id)
-        )
-        query = select(Artifact).join(walk, Artifact.id == walk.c.id).order_by(walk.c.distance.desc())
-        return list(self.session.scalars(query))
+    def ancestors(self, artifact_id: str) -> list[Row[Any]]:
+        """The chain of ancestors of an artifact, root first (excluding the artifact), as
+        rows with the artifact's attributes."""
+        return list(self.session.connection().execute(_ANCESTORS, {"artifact_id": artifact_id}))
 
     def is_descendant_or_self(self, candidate_id: str, artifact_id: str) -> bool:
         """True when `candidate_id` is `artifact_id` or lies in its subtree."""
