@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
+from pydantic import TypeAdapter
 from sqlalchemy.exc import IntegrityError
 
 from .errors import (
@@ -62,6 +63,7 @@ def _validated_tree(document: dict[str, Any], root_model: type[ArtifactTreeNode]
 # Page[ArtifactOut] kept here: pydantic caches a parametrised generic only weakly, and
 # rebuilt it on most requests (a third of a list page's time).
 ArtifactPage = Page[ArtifactOut]
+_ARTIFACT_LIST = TypeAdapter(list[ArtifactOut])  # one call validates a page, in pydantic's Rust loop
 
 # The versions a write may apply to (see ArtifactOut.version): one, a collection, or None
 # for "whatever is stored".
@@ -175,7 +177,8 @@ class ArtifactManager:
             total = self.repo.total(**filters)
         else:
             items, total = self.repo.page(offset=(page - 1) * size, limit=size, newest_first=newest_first, **filters)
-        return [ArtifactOut.model_validate(a) for a in items], total
+        documents = [{**row._mapping, "data": _json_value(row.data)} for row in items]
+        return _ARTIFACT_LIST.validate_python(documents), total
 
     def list_page(
         self, page: int = 1, size: int = 50, *, cursor: Cursor | None = None, **filters: Any
