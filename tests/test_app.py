@@ -97,7 +97,7 @@ def test_migration_0003_fills_the_counts_of_a_database_at_0002(app_config):
         for artifact_id, parent_id, level in rows:
             db.session.execute(
                 text("INSERT INTO artifacts (id, parent_id, level, data, created_at, updated_at) "
-                     "VALUES (:id, :parent_id, :level, '{}', '2025-01-01', '2025-01-01')"),
+                     "VALUES (:id, :parent_id, :level, '{}', '2025-01-01 00:00:00', '2025-01-01 00:00:00')"),
                 {"id": artifact_id, "parent_id": parent_id, "level": level},
             )
         db.session.commit()
@@ -149,3 +149,26 @@ def test_seed_demo_adds_the_spec_examples(app, runner, manager):
 def test_init_db_reports_the_database(runner):
     result = runner.invoke(args=["init-db"])
     assert result.exit_code == 0 and "Database ready" in result.output
+
+
+def test_migration_0003_downgrades_and_upgrades_again(app_config):
+    from flask_migrate import downgrade, upgrade
+
+    app = create_app({**app_config, "AUTO_MIGRATE": True})
+    with app.app_context():
+        get_manager().create(ArtifactIn(data={"name": "kept"}))
+        downgrade(directory=str(MIGRATIONS), revision="0002")
+        assert "artifact_level_counts" not in inspect(db.engine).get_table_names()
+        assert "child_count" not in {c["name"] for c in inspect(db.engine).get_columns("artifacts")}
+        db.session.execute(text("INSERT INTO artifacts (id, parent_id, level, data, created_at, updated_at) "
+                                "SELECT '01K00000000000000000000009', id, 1, '{}', created_at, updated_at FROM artifacts"))
+        db.session.commit()
+        upgrade(directory=str(MIGRATIONS))
+        with db.engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+        manager = get_manager()
+        assert manager.count() == 2 and manager.list_page(roots_only=True).total == 1
+        root = manager.list_page(roots_only=True).items[0]
+        assert manager.child_counts([root.id]) == {str(root.id): 1}
+        db.session.remove()
+        db.engine.dispose()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select, text
+from ulid import ULID
 
 from tests.helpers import assert_problem
+from tests.test_load import close, in_slow_transaction, two_managers
 from tests.test_ops import backdate
 from webapp import ops
 from webapp.artifacts import Artifact, ArtifactIn, ArtifactManager
@@ -125,6 +128,24 @@ def test_bulk_inserts_in_one_statement_keep_the_counts(manager):
     manager.session.commit()
     assert_counts_exact(manager)
     assert manager.child_counts(["01K00000000000000000000100"]) == {"01K00000000000000000000100": 9}
+
+
+def test_concurrent_creates_under_one_parent_do_not_wait_for_each_other_and_both_count(app, database_url):
+    """On PostgreSQL the second create commits while the first is still open: the counter
+    rows are only touched at commit (models.COUNT_TRIGGERS). Both are counted."""
+    first, second = two_managers(database_url)
+    parent = first.create(ArtifactIn(data={"name": "parent"}))
+    slow_id = ULID()
+    thread, created = in_slow_transaction(first, lambda m: m.create(ArtifactIn(id=slow_id, parent_id=parent.id, data={})))
+    assert created.wait(10)
+    started = time.monotonic()
+    second.create(ArtifactIn(parent_id=parent.id, data={}))
+    if second.session.get_bind().dialect.name == "postgresql":
+        assert time.monotonic() - started < 0.4 and second.find_by_id(slow_id) is None  # did not wait
+    thread.join(10)
+    assert_counts_exact(second)
+    assert second.child_counts([parent.id]) == {str(parent.id): 2}
+    close(first, second)
 
 
 # Offset and keyset pages ------------------------------------------------------------------
@@ -304,7 +325,6 @@ def test_list_pages_read_an_index_in_order_without_sorting(manager, wide, listin
 
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from ulid import ULID  # noqa: E402
 
 from webapp.artifacts.schemas import parse_ulid  # noqa: E402
 

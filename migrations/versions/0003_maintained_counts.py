@@ -2,7 +2,8 @@
 
 Totals and child counts were scans (COUNT, GROUP BY) that grew with the store; they are
 now kept by triggers in the transaction of every write (webapp.artifacts.models,
-COUNT_TRIGGERS), and filled here for the rows that exist. The single-column indexes on
+COUNT_TRIGGERS; on PostgreSQL through artifact_count_deltas, applied at commit), and
+filled here for the rows that exist. The single-column indexes on
 parent_id and level become (parent_id, id) and (level, id), and the roots get a partial
 index on id, so a filtered listing in id order reads one index range.
 
@@ -42,6 +43,15 @@ def upgrade():
             sa.Column("artifacts", sa.Integer(), nullable=False),
             sa.PrimaryKeyConstraint("level", name="pk_artifact_level_counts"),
         )
+    if not inspector.has_table("artifact_count_deltas"):
+        op.create_table(
+            "artifact_count_deltas",
+            sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+            sa.Column("parent_id", sa.String(length=26), nullable=True),
+            sa.Column("level", sa.Integer(), nullable=True),
+            sa.Column("n", sa.Integer(), nullable=False),
+            sa.PrimaryKeyConstraint("id", name="pk_artifact_count_deltas"),
+        )
     indexes = {index["name"] for index in inspector.get_indexes("artifacts")}
     for name, columns in NEW_INDEXES.items():
         if name not in indexes:
@@ -66,6 +76,7 @@ def downgrade():
         op.create_index(name, "artifacts", columns)
     for name in [*NEW_INDEXES, "ix_artifacts_roots"]:
         op.drop_index(name, table_name="artifacts")
+    op.drop_table("artifact_count_deltas")
     op.drop_table("artifact_level_counts")
     with op.batch_alter_table("artifacts") as batch:
         batch.drop_column("child_count")

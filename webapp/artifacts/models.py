@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Connection, DateTime, ForeignKey, Index, Integer, MetaData, String, TypeDecorator, event, text
+from sqlalchemy import JSON, BigInteger, Connection, DateTime, ForeignKey, Index, Integer, MetaData, String, TypeDecorator, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from ulid import ULID
@@ -99,15 +99,31 @@ class ArtifactLevelCount(Base):
     artifacts: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
+class ArtifactCountDelta(Base):
+    """PostgreSQL only: count changes waiting for their transaction's commit (see below)."""
+
+    __tablename__ = "artifact_count_deltas"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    parent_id: Mapped[str | None] = mapped_column(String(26))  # a child count, or
+    level: Mapped[int | None] = mapped_column(Integer)  # a level's count
+    n: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
 # Maintained counts -----------------------------------------------------------------------
 #
 # Totals and child counts are kept in the transaction of every write by triggers, so no
 # code path (the manager, ops import/prune, delete_subtree, the level shift of a move, a
 # script's raw SQL) can forget them, and reading them costs one row instead of a scan.
-# SQLite has only row triggers. PostgreSQL gets statement triggers with transition
-# tables: a bulk insert or delete of n rows adds one UPDATE per parent and per level
-# instead of n, which also spares PostgreSQL from updating one counter row n times in a
-# transaction (each update a new row version that the next must step over).
+# SQLite has only row triggers, and one writer at a time.
+#
+# PostgreSQL runs creates side by side (ArtifactRepository.begin_write), and a counter row
+# updated by one create stays locked until it commits: two creates under one parent, or
+# at one level, would run in turn (tests/test_load.py). So its statement triggers (with
+# transition tables: one row per parent and per level, not per artifact) only append the
+# changes to artifact_count_deltas, which nobody contends for, and a deferred constraint
+# trigger applies each one at COMMIT: the counter rows are locked for the commit alone.
+# Inside a write transaction, PostgreSQL's counts are therefore those of the last commit.
 
 _SQLITE_TRIGGERS = (
     """CREATE TRIGGER IF NOT EXISTS artifacts_count_insert AFTER INSERT ON artifacts BEGIN
@@ -134,68 +150,79 @@ _SQLITE_TRIGGERS = (
 
 _PG_FUNCTIONS = {
     "artifacts_count_added": """
-        UPDATE artifacts AS a SET child_count = a.child_count + d.n
-            FROM (SELECT parent_id, count(*) AS n FROM changed_rows
-                  WHERE parent_id IS NOT NULL GROUP BY parent_id) AS d
-            WHERE a.id = d.parent_id;
-        INSERT INTO artifact_level_counts AS l (level, artifacts)
-            SELECT level, count(*) FROM changed_rows GROUP BY level
-            ON CONFLICT (level) DO UPDATE SET artifacts = l.artifacts + EXCLUDED.artifacts;
+        INSERT INTO artifact_count_deltas (parent_id, level, n)
+            SELECT parent_id, NULL, count(*) FROM changed_rows WHERE parent_id IS NOT NULL GROUP BY parent_id
+            UNION ALL
+            SELECT NULL, level, count(*) FROM changed_rows GROUP BY level
+            ORDER BY 2 NULLS FIRST, 1;
     """,
     "artifacts_count_removed": """
-        UPDATE artifacts AS a SET child_count = a.child_count - d.n
-            FROM (SELECT parent_id, count(*) AS n FROM changed_rows
-                  WHERE parent_id IS NOT NULL GROUP BY parent_id) AS d
-            WHERE a.id = d.parent_id;
-        UPDATE artifact_level_counts AS l SET artifacts = l.artifacts - d.n
-            FROM (SELECT level, count(*) AS n FROM changed_rows GROUP BY level) AS d
-            WHERE l.level = d.level;
+        INSERT INTO artifact_count_deltas (parent_id, level, n)
+            SELECT parent_id, NULL, -count(*) FROM changed_rows WHERE parent_id IS NOT NULL GROUP BY parent_id
+            UNION ALL
+            SELECT NULL, level, -count(*) FROM changed_rows GROUP BY level
+            ORDER BY 2 NULLS FIRST, 1;
     """,
     "artifacts_count_moved": """
         IF pg_trigger_depth() > 1 THEN
-            RETURN NULL;  -- the child_count updates of these very functions
+            RETURN NULL;  -- the child_count updates of artifacts_count_apply
         END IF;
-        UPDATE artifacts AS a SET child_count = a.child_count + d.n
-            FROM (SELECT parent_id, sum(n) AS n FROM (
-                      SELECT o.parent_id, -1 AS n FROM old_rows AS o JOIN changed_rows AS w ON w.id = o.id
-                          WHERE o.parent_id IS DISTINCT FROM w.parent_id AND o.parent_id IS NOT NULL
-                      UNION ALL
-                      SELECT w.parent_id, 1 FROM old_rows AS o JOIN changed_rows AS w ON w.id = o.id
-                          WHERE o.parent_id IS DISTINCT FROM w.parent_id AND w.parent_id IS NOT NULL
-                  ) AS m GROUP BY parent_id) AS d
-            WHERE a.id = d.parent_id AND d.n <> 0;
-        INSERT INTO artifact_level_counts AS l (level, artifacts)
-            SELECT level, sum(n) FROM (
+        INSERT INTO artifact_count_deltas (parent_id, level, n)
+            SELECT parent_id, NULL, sum(n) FROM (
+                SELECT o.parent_id, -1 AS n FROM old_rows AS o JOIN changed_rows AS w ON w.id = o.id
+                    WHERE o.parent_id IS DISTINCT FROM w.parent_id AND o.parent_id IS NOT NULL
+                UNION ALL
+                SELECT w.parent_id, 1 FROM old_rows AS o JOIN changed_rows AS w ON w.id = o.id
+                    WHERE o.parent_id IS DISTINCT FROM w.parent_id AND w.parent_id IS NOT NULL
+            ) AS m GROUP BY parent_id HAVING sum(n) <> 0
+            UNION ALL
+            SELECT NULL, level, sum(n) FROM (
                 SELECT o.level, -1 AS n FROM old_rows AS o JOIN changed_rows AS w ON w.id = o.id
                     WHERE o.level <> w.level
                 UNION ALL
                 SELECT w.level, 1 FROM old_rows AS o JOIN changed_rows AS w ON w.id = o.id
                     WHERE o.level <> w.level
             ) AS m GROUP BY level HAVING sum(n) <> 0
-            ON CONFLICT (level) DO UPDATE SET artifacts = l.artifacts + EXCLUDED.artifacts;
+            ORDER BY 2 NULLS FIRST, 1;
+    """,
+    "artifacts_count_apply": """
+        IF NEW.parent_id IS NOT NULL THEN
+            UPDATE artifacts SET child_count = child_count + NEW.n WHERE id = NEW.parent_id;
+        ELSE
+            INSERT INTO artifact_level_counts AS l (level, artifacts) VALUES (NEW.level, NEW.n)
+                ON CONFLICT (level) DO UPDATE SET artifacts = l.artifacts + EXCLUDED.artifacts;
+        END IF;
+        DELETE FROM artifact_count_deltas WHERE id = NEW.id;
     """,
 }
 
-_PG_TRIGGERS = {
-    "artifacts_count_insert": "AFTER INSERT ON artifacts REFERENCING NEW TABLE AS changed_rows"
-    " FOR EACH STATEMENT EXECUTE FUNCTION artifacts_count_added()",
-    "artifacts_count_delete": "AFTER DELETE ON artifacts REFERENCING OLD TABLE AS changed_rows"
-    " FOR EACH STATEMENT EXECUTE FUNCTION artifacts_count_removed()",
-    "artifacts_count_move": "AFTER UPDATE ON artifacts REFERENCING OLD TABLE AS old_rows NEW TABLE AS changed_rows"
-    " FOR EACH STATEMENT EXECUTE FUNCTION artifacts_count_moved()",
-}
+# (name, table, definition); the last one is deferred to COMMIT.
+_PG_TRIGGERS = (
+    ("artifacts_count_insert", "artifacts", "AFTER INSERT ON artifacts REFERENCING NEW TABLE AS changed_rows"
+     " FOR EACH STATEMENT EXECUTE FUNCTION artifacts_count_added()"),
+    ("artifacts_count_delete", "artifacts", "AFTER DELETE ON artifacts REFERENCING OLD TABLE AS changed_rows"
+     " FOR EACH STATEMENT EXECUTE FUNCTION artifacts_count_removed()"),
+    ("artifacts_count_move", "artifacts", "AFTER UPDATE ON artifacts"
+     " REFERENCING OLD TABLE AS old_rows NEW TABLE AS changed_rows"
+     " FOR EACH STATEMENT EXECUTE FUNCTION artifacts_count_moved()"),
+    ("artifact_count_deltas_apply", "artifact_count_deltas", "AFTER INSERT ON artifact_count_deltas"
+     " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION artifacts_count_apply()"),
+)
 
-COUNT_TRIGGERS = tuple(_PG_TRIGGERS)
+COUNT_TRIGGERS = ("artifacts_count_insert", "artifacts_count_delete", "artifacts_count_move")
 
 
 def drop_count_triggers(connection: Connection) -> None:
     """Remove the count triggers (and PostgreSQL's functions), where they exist."""
-    postgres = connection.dialect.name == "postgresql"
-    for name in COUNT_TRIGGERS:
-        connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}" + (" ON artifacts" if postgres else ""))
-    if postgres:
-        for function in _PG_FUNCTIONS:
-            connection.exec_driver_sql(f"DROP FUNCTION IF EXISTS {function}()")
+    if connection.dialect.name != "postgresql":
+        for name in COUNT_TRIGGERS:
+            connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+        return
+    for name, table, _ in _PG_TRIGGERS:
+        connection.exec_driver_sql(f"DO $$ BEGIN IF to_regclass('{table}') IS NOT NULL THEN "
+                                   f"DROP TRIGGER IF EXISTS {name} ON {table}; END IF; END $$")
+    for function in _PG_FUNCTIONS:
+        connection.exec_driver_sql(f"DROP FUNCTION IF EXISTS {function}()")
 
 
 def create_count_triggers(connection: Connection) -> None:
@@ -209,9 +236,10 @@ def create_count_triggers(connection: Connection) -> None:
             f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
             f"BEGIN\n{body}\n    RETURN NULL;\nEND\n$$"
         )
-    for name, definition in _PG_TRIGGERS.items():
-        connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name} ON artifacts")
-        connection.exec_driver_sql(f"CREATE TRIGGER {name} {definition}")
+    for name, table, definition in _PG_TRIGGERS:
+        connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+        constraint = "CONSTRAINT " if "DEFERRABLE" in definition else ""
+        connection.exec_driver_sql(f"CREATE {constraint}TRIGGER {name} {definition}")
 
 
 def recount(connection: Connection) -> None:

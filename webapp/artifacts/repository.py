@@ -259,7 +259,9 @@ class ArtifactRepository:
     # whatever the size of the store. Only the text filter still counts by scanning.
 
     def count_children(self, artifact_id: str) -> int:
-        return self.session.scalar(select(Artifact.child_count).where(Artifact.id == artifact_id)) or 0
+        """Counted, not read from child_count: exact inside this transaction too (see
+        models.COUNT_TRIGGERS), as deleting an artifact depends on it."""
+        return self.session.scalar(select(func.count()).where(Artifact.parent_id == artifact_id)) or 0
 
     def child_counts(self, ids: Sequence[str]) -> dict[str, int]:
         """Number of children of each of `ids` (missing ids have none), in one query."""
