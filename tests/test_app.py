@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 
 from webapp import create_app
-from webapp.artifacts import Base
+from webapp.artifacts import ArtifactIn, Base
 from webapp.config import from_environment
-from webapp.database import schema_revision, upgrade_schema
+from webapp.database import MIGRATIONS, schema_revision, upgrade_schema
 from webapp.extensions import db
+from webapp.store import get_store
 
 
 def test_config_overrides_reach_the_app(app_config):
@@ -63,7 +65,7 @@ def test_migrations_build_the_same_schema_as_the_models(app_config):
             diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
         assert diff == []
         indexes = {ix["name"] for ix in inspect(db.engine).get_indexes("artifacts")}
-        assert {"ix_artifacts_parent_id", "ix_artifacts_level", "ix_artifacts_created_at"} <= indexes
+        assert {"ix_artifacts_parent_id_id", "ix_artifacts_level_id", "ix_artifacts_created_at"} <= indexes
         assert schema_revision() is not None
         db.engine.dispose()
 
@@ -78,7 +80,41 @@ def test_a_database_made_before_the_frames_table_gets_it_at_start_up(app_config)
     app = create_app({**app_config, "AUTO_MIGRATE": True})
     with app.app_context():
         assert {"artifacts", "artifact_frames"} <= set(inspect(db.engine).get_table_names())
-        assert schema_revision() == "0002"
+        assert schema_revision() == ScriptDirectory(str(MIGRATIONS)).get_current_head()
+        db.engine.dispose()
+
+
+def test_migration_0003_fills_the_counts_of_a_database_at_0002(app_config):
+    """Artifacts written before the counts existed get their child counts and level totals."""
+    from flask_migrate import upgrade
+
+    app = create_app(app_config)
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS), revision="0002")
+        rows = [("01K00000000000000000000000", None, 0), ("01K00000000000000000000001", None, 0)]
+        rows += [(f"01K0000000000000000000001{i}", "01K00000000000000000000000", 1) for i in range(3)]
+        rows += [("01K00000000000000000000020", "01K00000000000000000000010", 2)]
+        for artifact_id, parent_id, level in rows:
+            db.session.execute(
+                text("INSERT INTO artifacts (id, parent_id, level, data, created_at, updated_at) "
+                     "VALUES (:id, :parent_id, :level, '{}', '2025-01-01 00:00:00', '2025-01-01 00:00:00')"),
+                {"id": artifact_id, "parent_id": parent_id, "level": level},
+            )
+        db.session.commit()
+        upgrade(directory=str(MIGRATIONS))
+        assert schema_revision() == "0003"
+        manager = get_store().artifacts
+        assert manager.count() == 6
+        assert manager.list_page(roots_only=True).total == 2
+        assert manager.list_page(level=1).total == 3
+        assert manager.child_counts(["01K00000000000000000000000", "01K00000000000000000000010"]) == {
+            "01K00000000000000000000000": 3, "01K00000000000000000000010": 1,
+        }
+        # ... and from now on the triggers keep them.
+        manager.create(ArtifactIn(parent_id="01K00000000000000000000001", data={}))
+        assert manager.count() == 7 and manager.list_page(level=1).total == 4
+        assert manager.child_counts(["01K00000000000000000000001"]) == {"01K00000000000000000000001": 1}
+        db.session.remove()
         db.engine.dispose()
 
 
@@ -113,3 +149,26 @@ def test_seed_demo_adds_the_spec_examples(app, runner, manager):
 def test_init_db_reports_the_database(runner):
     result = runner.invoke(args=["init-db"])
     assert result.exit_code == 0 and "Database ready" in result.output
+
+
+def test_migration_0003_downgrades_and_upgrades_again(app_config):
+    from flask_migrate import downgrade, upgrade
+
+    app = create_app({**app_config, "AUTO_MIGRATE": True})
+    with app.app_context():
+        get_store().artifacts.create(ArtifactIn(data={"name": "kept"}))
+        downgrade(directory=str(MIGRATIONS), revision="0002")
+        assert "artifact_level_counts" not in inspect(db.engine).get_table_names()
+        assert "child_count" not in {c["name"] for c in inspect(db.engine).get_columns("artifacts")}
+        db.session.execute(text("INSERT INTO artifacts (id, parent_id, level, data, created_at, updated_at) "
+                                "SELECT '01K00000000000000000000009', id, 1, '{}', created_at, updated_at FROM artifacts"))
+        db.session.commit()
+        upgrade(directory=str(MIGRATIONS))
+        with db.engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+        manager = get_store().artifacts
+        assert manager.count() == 2 and manager.list_page(roots_only=True).total == 1
+        root = manager.list_page(roots_only=True).items[0]
+        assert manager.child_counts([root.id]) == {str(root.id): 1}
+        db.session.remove()
+        db.engine.dispose()

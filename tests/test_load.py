@@ -30,15 +30,13 @@ from ulid import ULID
 
 from tests.support.servers import gunicorn_server
 from tests.support.trees import stored_tree
+from tests.support.writers import close, in_slow_transaction, two_managers
 from webapp.artifacts import (
     ArtifactChangedError,
     ArtifactCycleError,
     ArtifactHasChildrenError,
     ArtifactIn,
-    ArtifactManager,
-    ArtifactRepository,
     ArtifactUpdate,
-    open_session,
 )
 
 WORKERS = 4
@@ -204,35 +202,6 @@ def test_concurrent_mixed_traffic_loses_nothing(database_url, tmp_path):
 # wait for the first and then see its result (SQLite: BEGIN IMMEDIATE; PostgreSQL: the
 # advisory lock in ArtifactRepository.begin_write, exclusive for moves and deletes, and
 # the row lock taken by updates).
-
-
-def two_managers(url: str) -> tuple[ArtifactManager, ArtifactManager]:
-    return (
-        ArtifactManager(ArtifactRepository(open_session(url, create=False))),
-        ArtifactManager(ArtifactRepository(open_session(url, create=False))),
-    )
-
-
-def in_slow_transaction(manager: ArtifactManager, work: Any) -> tuple[threading.Thread, threading.Event]:
-    """Run `work(manager)` in a thread whose commit waits a moment after the work is done."""
-    ready = threading.Event()
-    commit = manager.session.commit
-
-    def slow_commit() -> None:
-        ready.set()
-        time.sleep(0.5)  # the other writer runs now, while this one's changes are uncommitted
-        commit()
-
-    manager.session.commit = slow_commit  # type: ignore[method-assign]
-    thread = threading.Thread(target=work, args=(manager,))
-    thread.start()
-    return thread, ready
-
-
-def close(*managers: ArtifactManager) -> None:
-    for manager in managers:
-        manager.session.close()
-        manager.session.get_bind().dispose()
 
 
 def test_create_under_a_parent_being_moved_gets_the_new_level(app, database_url):

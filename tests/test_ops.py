@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, update
+from sqlalchemy import create_engine, select
 
-from tests.support.trees import stored_tree
+from tests.support.trees import backdate, stored_tree
 from webapp import ops
-from webapp.artifacts import Artifact, ArtifactHierarchy, ArtifactIn, ArtifactManager, ArtifactRepository, open_session
+from webapp.artifacts import ArtifactHierarchy, ArtifactIn, ArtifactManager, ArtifactRepository, open_session
 from webapp.extensions import db
 from webapp.frames import ArtifactFrame
 from webapp.store import Store
@@ -37,14 +37,6 @@ def hierarchy(store: Store) -> ArtifactHierarchy:
 def with_policy(store: Store, **changes: Any) -> Store:
     """The same session under another policy (a shallower hierarchy, a lower depth limit)."""
     return Store(store.session, replace(store.policy, **changes))
-
-
-def backdate(manager: ArtifactManager, artifact_id: Any, days: int) -> None:
-    """Make an artifact look `days` old."""
-    manager.session.execute(
-        update(Artifact).where(Artifact.id == str(artifact_id)).values(created_at=datetime.now(UTC) - timedelta(days=days))
-    )
-    manager.session.commit()
 
 
 def ids(manager: ArtifactManager) -> set[str]:

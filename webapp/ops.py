@@ -67,10 +67,7 @@ def collect_stats(store: Store, top: int = 5) -> Stats:
     engine = session.get_bind()
     with store.reading():
         by_level = [
-            (level, hierarchy.label_for(level), count)
-            for level, count in session.execute(
-                select(Artifact.level, func.count()).group_by(Artifact.level).order_by(Artifact.level)
-            )
+            (level, hierarchy.label_for(level), count) for level, count in store.artifacts.count_by_level().items()
         ]
         largest = session.execute(
             select(Artifact.id, Artifact.level, data_bytes).order_by(data_bytes.desc(), Artifact.id).limit(top)
@@ -84,7 +81,7 @@ def collect_stats(store: Store, top: int = 5) -> Stats:
         return Stats(
             hierarchy=hierarchy.name,
             total=sum(count for _, _, count in by_level),
-            trees=session.scalar(select(func.count()).where(Artifact.parent_id.is_(None))) or 0,
+            trees=next((count for level, _, count in by_level if level == 0), 0),
             by_level=by_level,
             largest_trees=_largest_trees(session, top),
             largest_artifacts=[(id_, level, size or 0) for id_, level, size in largest],

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine, text
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import create_engine, text, update
+
+from webapp.artifacts import Artifact, ArtifactManager
 
 
 def stored_tree(url: str) -> set[str]:
@@ -43,3 +48,11 @@ def stored_tree(url: str) -> set[str]:
             assert db.execute(text("PRAGMA foreign_key_check")).all() == []
     engine.dispose()
     return stored
+
+
+def backdate(manager: ArtifactManager, artifact_id: Any, days: int) -> None:
+    """Make an artifact look `days` old."""
+    manager.session.execute(
+        update(Artifact).where(Artifact.id == str(artifact_id)).values(created_at=datetime.now(UTC) - timedelta(days=days))
+    )
+    manager.session.commit()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from webapp.artifacts.schemas import ArtifactId
+from webapp.artifacts.schemas import ArtifactId, PageCursor
 
 
 class ListQuery(BaseModel):
@@ -18,7 +18,16 @@ class ListQuery(BaseModel):
     level: int | None = Field(None, ge=0, le=1_000_000, description="Only artifacts at this level")
     roots: bool = Field(False, description="Only root artifacts (parent_id is null)")
     q: str | None = Field(
-        None, max_length=200, pattern=r"^[^\x00]*$", description="Only artifacts whose data contains this text"
+        None,
+        max_length=200,
+        pattern=r"^[^\x00]*$",
+        description="Only artifacts whose data contains this text (scans the data: slow on big stores)",
+    )
+    cursor: PageCursor | None = Field(
+        None,
+        description="The `next_cursor` of the previous page, with the same filters; replaces `page`. "
+        "A walk by cursor costs the same on every page, where a high `page` makes the database step over "
+        "all the rows before it",
     )
 
 

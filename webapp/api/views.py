@@ -109,6 +109,10 @@ def create_artifact() -> Response:
 @bp.get("/artifacts")
 @operation(
     "List artifacts, paginated, in id (creation) order",
+    description="Two ways through a listing, with the same pages: `page` (offset; the database steps over "
+    "the rows before it, so deep pages of a big store cost more) or `cursor`, the `next_cursor` of the "
+    "previous answer (keyset: every page costs the same). `total` is exact and cheap (counts kept on every "
+    "write), except with `q`, whose filter and total scan the data.",
     query=ListQuery,
     responses={200: reply("One page", Page[ArtifactOut]), 422: "Bad query parameter"},
 )
@@ -117,6 +121,7 @@ def list_artifacts() -> Response:
     page = get_store().artifacts.list_page(
         params.page,
         params.size,
+        cursor=params.cursor,
         parent_id=params.parent_id,
         roots_only=params.roots,
         level=params.level,

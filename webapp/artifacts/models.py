@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, MetaData, String, TypeDecorator
+from sqlalchemy import JSON, BigInteger, Connection, DateTime, ForeignKey, Index, Integer, MetaData, String, TypeDecorator, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from ulid import ULID
@@ -67,15 +67,197 @@ class Base(DeclarativeBase):
 
 class Artifact(Base):
     __tablename__ = "artifacts"
+    # (parent_id, id) and (level, id): a filtered listing in id order walks one index range
+    # and stops after its page, instead of collecting and sorting every match. The roots
+    # have their own partial index: PostgreSQL reads (parent_id, id) in id order only for
+    # `parent_id = x`, never for `parent_id IS NULL`.
+    __table_args__ = (
+        Index("ix_artifacts_parent_id_id", "parent_id", "id"),
+        Index("ix_artifacts_level_id", "level", "id"),
+        Index("ix_artifacts_roots", "id", postgresql_where=text("parent_id IS NULL"), sqlite_where=text("parent_id IS NULL")),
+    )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
-    parent_id: Mapped[str | None] = mapped_column(
-        String(26), ForeignKey("artifacts.id"), index=True
-    )
-    level: Mapped[int] = mapped_column(Integer, nullable=False, default=0, index=True)
+    parent_id: Mapped[str | None] = mapped_column(String(26), ForeignKey("artifacts.id"))
+    level: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     data: Mapped[Any] = mapped_column(ArtifactJSON().with_variant(JSONB(), "postgresql"), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    # Kept by the database (COUNT_TRIGGERS below), never written by the application.
+    child_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
 
     def __repr__(self) -> str:
         return f"<Artifact {self.id} level={self.level}>"
+
+
+class ArtifactLevelCount(Base):
+    """How many artifacts each level holds (level 0: the roots); kept by COUNT_TRIGGERS."""
+
+    __tablename__ = "artifact_level_counts"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    artifacts: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class ArtifactCountDelta(Base):
+    """PostgreSQL only: count changes waiting for their transaction's commit (see below)."""
+
+    __tablename__ = "artifact_count_deltas"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    parent_id: Mapped[str | None] = mapped_column(String(26))  # a child count, or
+    level: Mapped[int | None] = mapped_column(Integer)  # a level's count
+    n: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+# Maintained counts -----------------------------------------------------------------------
+#
+# Totals and child counts are kept in the transaction of every write by triggers, so no
+# code path (the manager, ops import/prune, delete_subtree, the level shift of a move, a
+# script's raw SQL) can forget them, and reading them costs one row instead of a scan.
+# SQLite has only row triggers, and one writer at a time.
+#
+# PostgreSQL runs creates side by side (ArtifactRepository.begin_write), and a counter row
+# updated by one create stays locked until it commits: two creates under one parent, or
+# at one level, would run in turn (tests/test_load.py). So its statement triggers (with
+# transition tables: one row per parent and per level, not per artifact) only append the
+# changes to artifact_count_deltas, which nobody contends for, and a deferred constraint
+# trigger applies each one at COMMIT: the counter rows are locked for the commit alone.
+# Inside a write transaction, PostgreSQL's counts are therefore those of the last commit.
+
+_SQLITE_TRIGGERS = (
+    """CREATE TRIGGER IF NOT EXISTS artifacts_count_insert AFTER INSERT ON artifacts BEGIN
+        UPDATE artifacts SET child_count = child_count + 1 WHERE id = NEW.parent_id;
+        INSERT INTO artifact_level_counts (level, artifacts) VALUES (NEW.level, 1)
+            ON CONFLICT (level) DO UPDATE SET artifacts = artifacts + 1;
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS artifacts_count_delete AFTER DELETE ON artifacts BEGIN
+        UPDATE artifacts SET child_count = child_count - 1 WHERE id = OLD.parent_id;
+        UPDATE artifact_level_counts SET artifacts = artifacts - 1 WHERE level = OLD.level;
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS artifacts_count_move AFTER UPDATE OF parent_id, level ON artifacts
+    WHEN OLD.parent_id IS NOT NEW.parent_id OR OLD.level <> NEW.level BEGIN
+        UPDATE artifacts SET child_count = child_count - 1
+            WHERE id = OLD.parent_id AND OLD.parent_id IS NOT NEW.parent_id;
+        UPDATE artifacts SET child_count = child_count + 1
+            WHERE id = NEW.parent_id AND OLD.parent_id IS NOT NEW.parent_id;
+        UPDATE artifact_level_counts SET artifacts = artifacts - 1
+            WHERE level = OLD.level AND OLD.level <> NEW.level;
+        INSERT INTO artifact_level_counts (level, artifacts) SELECT NEW.level, 1 WHERE OLD.level <> NEW.level
+            ON CONFLICT (level) DO UPDATE SET artifacts = artifacts + 1;
+    END""",
+)
+
+_PG_FUNCTIONS = {
+    "artifacts_count_added": """
+        INSERT INTO artifact_count_deltas (parent_id, level, n)
+            SELECT parent_id, NULL, count(*) FROM changed_rows WHERE parent_id IS NOT NULL GROUP BY parent_id
+            UNION ALL
+            SELECT NULL, level, count(*) FROM changed_rows GROUP BY level
+            ORDER BY 2 NULLS FIRST, 1;
+    """,
+    "artifacts_count_removed": """
+        INSERT INTO artifact_count_deltas (parent_id, level, n)
+            SELECT parent_id, NULL, -count(*) FROM changed_rows WHERE parent_id IS NOT NULL GROUP BY parent_id
+            UNION ALL
+            SELECT NULL, level, -count(*) FROM changed_rows GROUP BY level
+            ORDER BY 2 NULLS FIRST, 1;
+    """,
+    "artifacts_count_moved": """
+        IF pg_trigger_depth() > 1 THEN
+            RETURN NULL;  -- the child_count updates of artifacts_count_apply
+        END IF;
+        INSERT INTO artifact_count_deltas (parent_id, level, n)
+            SELECT parent_id, NULL, sum(n) FROM (
+                SELECT o.parent_id, -1 AS n FROM old_rows AS o JOIN changed_rows AS w ON w.id = o.id
+                    WHERE o.parent_id IS DISTINCT FROM w.parent_id AND o.parent_id IS NOT NULL
+                UNION ALL
+                SELECT w.parent_id, 1 FROM old_rows AS o JOIN changed_rows AS w ON w.id = o.id
+                    WHERE o.parent_id IS DISTINCT FROM w.parent_id AND w.parent_id IS NOT NULL
+            ) AS m GROUP BY parent_id HAVING sum(n) <> 0
+            UNION ALL
+            SELECT NULL, level, sum(n) FROM (
+                SELECT o.level, -1 AS n FROM old_rows AS o JOIN changed_rows AS w ON w.id = o.id
+                    WHERE o.level <> w.level
+                UNION ALL
+                SELECT w.level, 1 FROM old_rows AS o JOIN changed_rows AS w ON w.id = o.id
+                    WHERE o.level <> w.level
+            ) AS m GROUP BY level HAVING sum(n) <> 0
+            ORDER BY 2 NULLS FIRST, 1;
+    """,
+    "artifacts_count_apply": """
+        IF NEW.parent_id IS NOT NULL THEN
+            UPDATE artifacts SET child_count = child_count + NEW.n WHERE id = NEW.parent_id;
+        ELSE
+            INSERT INTO artifact_level_counts AS l (level, artifacts) VALUES (NEW.level, NEW.n)
+                ON CONFLICT (level) DO UPDATE SET artifacts = l.artifacts + EXCLUDED.artifacts;
+        END IF;
+        DELETE FROM artifact_count_deltas WHERE id = NEW.id;
+    """,
+}
+
+# (name, table, definition); the last one is deferred to COMMIT.
+_PG_TRIGGERS = (
+    ("artifacts_count_insert", "artifacts", "AFTER INSERT ON artifacts REFERENCING NEW TABLE AS changed_rows"
+     " FOR EACH STATEMENT EXECUTE FUNCTION artifacts_count_added()"),
+    ("artifacts_count_delete", "artifacts", "AFTER DELETE ON artifacts REFERENCING OLD TABLE AS changed_rows"
+     " FOR EACH STATEMENT EXECUTE FUNCTION artifacts_count_removed()"),
+    ("artifacts_count_move", "artifacts", "AFTER UPDATE ON artifacts"
+     " REFERENCING OLD TABLE AS old_rows NEW TABLE AS changed_rows"
+     " FOR EACH STATEMENT EXECUTE FUNCTION artifacts_count_moved()"),
+    ("artifact_count_deltas_apply", "artifact_count_deltas", "AFTER INSERT ON artifact_count_deltas"
+     " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION artifacts_count_apply()"),
+)
+
+COUNT_TRIGGERS = ("artifacts_count_insert", "artifacts_count_delete", "artifacts_count_move")
+
+
+def drop_count_triggers(connection: Connection) -> None:
+    """Remove the count triggers (and PostgreSQL's functions), where they exist."""
+    if connection.dialect.name != "postgresql":
+        for name in COUNT_TRIGGERS:
+            connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+        return
+    for name, table, _ in _PG_TRIGGERS:
+        connection.exec_driver_sql(f"DO $$ BEGIN IF to_regclass('{table}') IS NOT NULL THEN "
+                                   f"DROP TRIGGER IF EXISTS {name} ON {table}; END IF; END $$")
+    for function in _PG_FUNCTIONS:
+        connection.exec_driver_sql(f"DROP FUNCTION IF EXISTS {function}()")
+
+
+def create_count_triggers(connection: Connection) -> None:
+    """Install the triggers that keep `child_count` and `artifact_level_counts` (idempotent)."""
+    if connection.dialect.name != "postgresql":
+        for statement in _SQLITE_TRIGGERS:
+            connection.exec_driver_sql(statement)
+        return
+    for function, body in _PG_FUNCTIONS.items():
+        connection.exec_driver_sql(
+            f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+            f"BEGIN\n{body}\n    RETURN NULL;\nEND\n$$"
+        )
+    for name, table, definition in _PG_TRIGGERS:
+        connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+        constraint = "CONSTRAINT " if "DEFERRABLE" in definition else ""
+        connection.exec_driver_sql(f"CREATE {constraint}TRIGGER {name} {definition}")
+
+
+def recount(connection: Connection) -> None:
+    """Recompute every maintained count from the rows (migration 0003, and bulk loads that
+    ran with the triggers off). Take the write lock first: a concurrent write would be lost."""
+    # Only the rows that are off: an unchanged row would still be rewritten (and passed
+    # to PostgreSQL's update trigger).
+    actual = "(SELECT count(*) FROM artifacts AS c WHERE c.parent_id = artifacts.id)"
+    connection.execute(text(f"UPDATE artifacts SET child_count = {actual} WHERE child_count <> {actual}"))
+    connection.execute(text("DELETE FROM artifact_level_counts"))
+    connection.execute(
+        text("INSERT INTO artifact_level_counts (level, artifacts) SELECT level, count(*) FROM artifacts GROUP BY level")
+    )
+
+
+@event.listens_for(Base.metadata, "after_create")
+def _counts_for_new_tables(_metadata: MetaData, connection: Connection, tables: Any = (), **_kw: Any) -> None:
+    """create_all(): install the triggers with a new `artifacts` table. (A table that already
+    existed may predate `child_count`; migration 0003 brings it up to date.)"""
+    if any(table.name == "artifacts" for table in tables):
+        create_count_triggers(connection)
