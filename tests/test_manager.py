@@ -430,8 +430,12 @@ def test_a_write_inside_a_write_lands_with_it_or_not_at_all(manager):
 def test_a_dry_run_rolls_back_what_it_wrote(manager):
     with manager.work.writing(commit=False):
         artifact = manager.create(ArtifactIn(data={"n": 1}))
-        assert manager.find_by_id(artifact.id) is not None  # (counts are applied at commit on PostgreSQL)
-    assert manager.find_by_id(artifact.id) is None and manager.count() == 0
+        child = manager.create(ArtifactIn(parent_id=artifact.id, data={"n": 2}))
+        # Counts inside the write include its own changes (PostgreSQL applies them at COMMIT).
+        assert manager.count() == 2 and manager.count_by_level() == {0: 1, 1: 1}
+        assert manager.child_counts([artifact.id]) == {str(artifact.id): 1}
+        assert manager.list_page(level=1).total == 1 and manager.list_page(parent_id=artifact.id).total == 1
+    assert manager.find_by_id(child.id) is None and manager.count() == 0 and manager.count_by_level() == {}
 
 
 def test_a_shared_writer_cannot_take_the_lock_exclusively(manager):

@@ -117,13 +117,14 @@ class ArtifactCountDelta(Base):
 # script's raw SQL) can forget them, and reading them costs one row instead of a scan.
 # SQLite has only row triggers, and one writer at a time.
 #
-# PostgreSQL runs creates side by side (ArtifactRepository.begin_write), and a counter row
+# PostgreSQL runs creates side by side (UnitOfWork.writing), and a counter row
 # updated by one create stays locked until it commits: two creates under one parent, or
 # at one level, would run in turn (tests/test_load.py). So its statement triggers (with
 # transition tables: one row per parent and per level, not per artifact) only append the
 # changes to artifact_count_deltas, which nobody contends for, and a deferred constraint
 # trigger applies each one at COMMIT: the counter rows are locked for the commit alone.
-# Inside a write transaction, PostgreSQL's counts are therefore those of the last commit.
+# Inside a write transaction the repository adds that transaction's own pending deltas
+# (visible to it alone) to the counts, so they are exact there too.
 
 _SQLITE_TRIGGERS = (
     """CREATE TRIGGER IF NOT EXISTS artifacts_count_insert AFTER INSERT ON artifacts BEGIN

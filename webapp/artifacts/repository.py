@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Integer, Row, Text, bindparam, cast, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
-from .models import Artifact, ArtifactLevelCount
+from .models import Artifact, ArtifactCountDelta, ArtifactLevelCount
 
 COLUMNS = (
     Artifact.id,
@@ -79,8 +79,26 @@ def _ancestors_statement() -> Any:
 
 
 _ANCESTORS = _ancestors_statement()
-_TOTAL = select(func.coalesce(func.sum(ArtifactLevelCount.artifacts), 0))
-_AT_LEVEL = select(ArtifactLevelCount.artifacts).where(ArtifactLevelCount.level == bindparam("level"))
+
+
+def _pending(*where: Any) -> Any:
+    """This transaction's own count changes not applied yet (PostgreSQL applies them at
+    COMMIT, see models.COUNT_TRIGGERS; other transactions' rows are invisible, and SQLite
+    writes none): added to the counts, they are exact inside a write too."""
+    return select(func.coalesce(func.sum(ArtifactCountDelta.n), 0)).where(*where).scalar_subquery()
+
+
+_TOTAL = select(
+    func.coalesce(select(func.sum(ArtifactLevelCount.artifacts)).scalar_subquery(), 0)
+    + _pending(ArtifactCountDelta.level.is_not(None))
+)
+_AT_LEVEL = select(
+    func.coalesce(
+        select(ArtifactLevelCount.artifacts).where(ArtifactLevelCount.level == bindparam("level")).scalar_subquery(), 0
+    )
+    + _pending(ArtifactCountDelta.level == bindparam("level"))
+)
+_CHILD_COUNT = (Artifact.child_count + _pending(ArtifactCountDelta.parent_id == Artifact.id)).label("child_count")
 
 
 # List pages: one statement per shape of filters, built once on bound parameters (building
@@ -158,7 +176,7 @@ def _count_statement(shape: Shape) -> Any:
     return select(func.count()).select_from(_filtered(select(Artifact.id), shape).subquery())
 
 
-_CHILDREN_OF = select(Artifact.level, Artifact.child_count).where(Artifact.id == bindparam("artifact_id"))
+_CHILDREN_OF = select(Artifact.level, _CHILD_COUNT).where(Artifact.id == bindparam("artifact_id"))
 
 
 def _by_id(row: Row[Any]) -> str:
@@ -228,7 +246,7 @@ class ArtifactRepository:
         """Number of children of each of `ids` (missing ids have none), in one query."""
         if not ids:
             return {}
-        rows = self.session.execute(select(Artifact.id, Artifact.child_count).where(Artifact.id.in_(list(ids))))
+        rows = self.session.execute(select(Artifact.id, _CHILD_COUNT).where(Artifact.id.in_(list(ids))))
         return {artifact_id: count for artifact_id, count in rows}
 
     def count_at_level(self, level: int) -> int:
@@ -296,8 +314,11 @@ class ArtifactRepository:
     def count_by_level(self) -> dict[int, int]:
         """{level: how many artifacts are at it}, for the levels that have any: the maintained
         per-level counts (a handful of rows), not a scan."""
-        query = select(ArtifactLevelCount.level, ArtifactLevelCount.artifacts).where(ArtifactLevelCount.artifacts > 0)
-        return {level: count for level, count in self.session.execute(query.order_by(ArtifactLevelCount.level))}
+        counts = dict(self.session.execute(select(ArtifactLevelCount.level, ArtifactLevelCount.artifacts)).all())
+        pending = select(ArtifactCountDelta.level, func.sum(ArtifactCountDelta.n)).where(ArtifactCountDelta.level.is_not(None))
+        for level, n in self.session.execute(pending.group_by(ArtifactCountDelta.level)):
+            counts[level] = counts.get(level, 0) + n
+        return {level: count for level, count in sorted(counts.items()) if count > 0}
 
     def count(self) -> int:
         """All artifacts: the sum of the per-level counts (a handful of rows)."""
