@@ -43,7 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # keep problem documents and artifacts in their natural order
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from webapp import cli, errors, store
+    from webapp import cli, errors, security, store
     from webapp.api.frames import bp as frames_api_bp
     from webapp.api.views import bp as api_bp, health_bp
     from webapp.artifacts.database import configure_engine
@@ -68,6 +68,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.exempt(frames_api_bp)
     csrf.exempt(health_bp)
     errors.register_error_handlers(app)
+    security.init_app(app)
     cli.register_commands(app)
     if app.config["AUTO_MIGRATE"]:
         try:

@@ -93,7 +93,6 @@ def _security_headers(response: Response) -> Response:
     if response.mimetype != "text/html" or request.path.startswith("/static/"):
         return response
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.vary.add("HX-Request")  # fragment and page share URLs: caches must keep them apart
     return response
