@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import requests
 
+from tests.support.downloads import download_names
 from tests.support.frames import BAD_FILES, SAMPLE_DTYPES, SAMPLE_ROWS, expected_frame, frame_count, sample_csv
 from tests.support.problems import assert_problem
 from tests.support.servers import gunicorn_server
@@ -254,3 +255,22 @@ def test_upload_page_and_download_through_gunicorn(database_url):
         assert too_big.status_code == 413
         assert too_big.headers["Content-Type"] == "application/problem+json"
         assert requests.get(f"{base}{API}", timeout=30).json()["total"] == 1
+
+
+@pytest.mark.parametrize("name", ["данные.csv", "売上.csv", "😀 sales.csv", "Ünïcode.csv"])
+def test_csv_download_of_a_file_named_in_any_script_has_a_valid_header(client, name):
+    uploaded = post_csv(client, sample_csv(), name=name).get_json()
+    response = client.get(f"{API}/{uploaded['id']}/frame.csv")
+    assert response.status_code == 200
+    fallback, full = download_names(response)  # gunicorn answered these with a 500
+    assert full == name  # RFC 6266: the real name, and an ASCII one for old clients
+    assert fallback.endswith(".csv") and fallback != ".csv"
+
+
+def test_csv_download_header_ignores_control_characters_in_a_renamed_artifact(client, uploaded):
+    renamed = {**uploaded["data"], "name": "evil\r\nSet-Cookie: a=b.csv"}
+    assert client.put(f"{API}/{uploaded['id']}", json={"data": renamed}).status_code == 200
+    response = client.get(f"{API}/{uploaded['id']}/frame.csv")
+    assert response.status_code == 200
+    download_names(response)
+    assert "Set-Cookie" not in response.headers

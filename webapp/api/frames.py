@@ -14,7 +14,7 @@ from webapp.api.views import artifact_response, json_response
 from webapp.artifacts.errors import ArtifactValidationError
 from webapp.artifacts.schemas import ULID_PATTERN
 from webapp.frames import csv_chunks, json_chunks
-from webapp.http import allow_upload_body, created
+from webapp.http import allow_upload_body, attachment, created
 from webapp.store import get_store
 
 bp = Blueprint("frames_api", __name__)
@@ -113,5 +113,4 @@ def get_frame_csv(artifact_id: str) -> Response:
     """The whole table as CSV (UTF-8, header row), streamed as a download."""
     loaded = get_store().frames.require_frame(artifact_id)
     response = Response(csv_chunks(loaded), mimetype="text/csv")
-    response.headers.set("Content-Disposition", "attachment", filename=loaded.download_name("csv"))
-    return response
+    return attachment(response, loaded.download_name("csv"), fallback=loaded.artifact_id)

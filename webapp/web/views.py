@@ -30,6 +30,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from webapp.artifacts import ArtifactIn, ArtifactOut, ArtifactUpdate, MovePreview
 from webapp.artifacts.errors import ArtifactChangedError, ArtifactError, ArtifactNotFoundError, ArtifactValidationError
 from webapp.errors import render_error_page
+from webapp.http import attachment
 from webapp.store import get_store
 from webapp.web import presenters
 from webapp.web.htmx import is_fragment_request
@@ -214,7 +215,7 @@ def artifact_value(artifact_id: str) -> Response:
         suffix = ".json"
     if request.args.get("download") or suffix == ".bin":
         filename = presenters.pointer_filename(str(artifact.id), pointer, suffix)
-        response.headers.set("Content-Disposition", "attachment", filename=filename)
+        attachment(response, filename, fallback=str(artifact.id))
     return response
 
 
