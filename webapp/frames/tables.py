@@ -224,10 +224,12 @@ def parse_csv(stream: BinaryIO, file_name: str, *, max_bytes: int | None = None)
     """
     size, sha256, encoding = _check_bytes(stream, max_bytes)
     stream.seek(0)
-    sample = stream.read(SNIFF_BYTES).decode(encoding, errors="replace")
+    # Universal newlines for the sniffing: Excel's "CSV (Macintosh)" ends lines with CR alone.
+    sample = stream.read(SNIFF_BYTES).decode(encoding, errors="replace").replace("\r\n", "\n").replace("\r", "\n")
     dialect = _sniff(sample, complete=size <= SNIFF_BYTES)
     first_row = next(csv.reader(io.StringIO(sample), dialect), [])
     header = not all(_is_number(field) for field in first_row)
+    names = _header_names(stream, encoding, dialect) if header else []
     stream.seek(0)
     try:
         frame = pd.read_csv(
@@ -244,8 +246,11 @@ def parse_csv(stream: BinaryIO, file_name: str, *, max_bytes: int | None = None)
     except (ValueError, pa.ArrowException) as error:
         reason = " ".join(str(error).replace("CSV parse error:", "").split())[:300]
         raise InvalidCSVError(f"The file could not be read as CSV: {reason}") from None
-    if not header:
-        frame.columns = [f"column_{number}" for number in range(1, frame.shape[1] + 1)]
+    if len(names) != frame.shape[1]:  # no header, or one the csv module splits otherwise than Arrow
+        names = [str(name) for name in frame.columns] if header else [""] * frame.shape[1]
+    if dialect.skipinitialspace:  # "a, b": the names without their spaces
+        names = [name.lstrip(" ") for name in names]
+    frame.columns = unique_names(names)
     if frame.shape[1] > MAX_COLUMNS:
         raise InvalidCSVError(f"The file has {frame.shape[1]:,} columns; at most {MAX_COLUMNS:,} are supported.")
     if frame.empty and frame.shape[1]:
@@ -346,13 +351,45 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _header_names(stream: BinaryIO, encoding: str, dialect: type[csv.Dialect] | csv.Dialect) -> list[str]:
+    """The first record's fields as written (pandas would rename "a", "a" to "a", "a.1" and
+    a blank name to "Unnamed: 1"), however long the record is."""
+    stream.seek(0)
+    text = io.TextIOWrapper(stream, encoding=encoding, errors="replace", newline="")  # CR, LF or CRLF
+    try:
+        return next(csv.reader(text, dialect), [])
+    except csv.Error:  # Arrow decides what the file holds; its names then serve
+        return []
+    finally:
+        text.detach()  # leave the upload's stream open
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Column names that can each be sorted and exported by name: a blank name becomes
+    column_<position>, and repeats get _2, _3 … (never a name another column has).
+
+    ["a", "a", ""] → ["a", "a_2", "column_3"].
+    """
+    wanted = [name if name.strip() else f"column_{position}" for position, name in enumerate(names, 1)]
+    taken, seen, unique = set(wanted), set(), []
+    for name in wanted:
+        if name in seen:
+            number = 2
+            while f"{name}_{number}" in taken:
+                number += 1
+            name = f"{name}_{number}"
+            taken.add(name)
+        seen.add(name)
+        unique.append(name)
+    return unique
+
+
 def _strip_leading_spaces(table: pa.Table) -> pa.Table:
-    names = [name.lstrip(" ") for name in table.column_names]
     columns = [
         pc.utf8_ltrim(column, characters=" ") if pa.types.is_string(column.type) else column
         for column in table.columns
     ]
-    return pa.Table.from_arrays(columns, names=names)
+    return pa.Table.from_arrays(columns, names=table.column_names)
 
 
 def _storable(table: pa.Table) -> pa.Table:
