@@ -274,3 +274,15 @@ def test_csv_download_header_ignores_control_characters_in_a_renamed_artifact(cl
     assert response.status_code == 200
     download_names(response)
     assert "Set-Cookie" not in response.headers
+
+
+def test_inline_integers_beyond_64_bits_are_shown_and_downloaded_as_text(client, manager):
+    wide = 2**70
+    data = {"dataframe": {"columns": ["id", "n"], "data": [[1, wide], [2, 5]]}}
+    artifact = manager.save(ArtifactIn(data=data))
+    url = f"{API}/{artifact.id}"
+    rows = client.get(f"{url}/frame/rows", query_string={"sort": "n"})
+    assert rows.status_code == 200 and rows.get_json()["data"] == [[1, str(wide)], [2, "5"]]  # text order
+    assert client.get(f"{url}/frame").get_json()["data"] == [[1, str(wide)], [2, "5"]]
+    exported = client.get(f"{url}/frame.csv")
+    assert exported.status_code == 200 and exported.get_data(as_text=True).splitlines()[1] == f'1,"{wide}"'

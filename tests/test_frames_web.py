@@ -126,6 +126,15 @@ def test_a_table_stored_inline_renders_as_a_paged_table(client, manager):
     assert panel.select_one(".frame-source") is None  # no file behind it
 
 
+def test_an_inline_table_with_an_integer_beyond_64_bits_shows_it_as_text(client, manager):
+    wide = 2**70
+    artifact = manager.save(ArtifactIn(data={"dataframe": {"columns": ["n"], "data": [[wide], [1]]}}))
+    response = client.get(f"/artifacts/{artifact.id}")
+    assert response.status_code == 200
+    cells = [cell.get_text(strip=True) for cell in html(response).select(".frame-panel tbody td")]
+    assert str(wide) in cells
+
+
 def test_artifacts_without_a_table_show_no_panel(client, make_artifact):
     plain = make_artifact(name="plain", dataframe={"columns": ["a"], "data": [[1, 2]]})  # ragged: not a table
     soup = html(client.get(f"/artifacts/{plain.id}"))

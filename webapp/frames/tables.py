@@ -451,7 +451,8 @@ def _json_values(column: pa.ChunkedArray) -> list[Any]:
 
 def _arrow_table(frame: pd.DataFrame) -> pa.Table:
     """An inline frame as Arrow. Columns that are not one plain type (mixing 1 and "a",
-    or holding lists and objects) become JSON text, so every column can be sorted."""
+    holding lists and objects, or integers beyond 64 bits) become JSON text, so every
+    column can be sorted."""
     columns = [_arrow_column(values) for _, values in frame.items()]
     return _storable(pa.Table.from_arrays(columns, names=[str(name) for name in frame.columns]))
 
@@ -459,8 +460,8 @@ def _arrow_table(frame: pd.DataFrame) -> pa.Table:
 def _arrow_column(values: pd.Series) -> pa.Array:
     try:
         array = pa.array(values, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        array = None
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+        array = None  # OverflowError: an integer beyond 64 bits, which JSON allows and Arrow cannot hold
     if array is None or pa.types.is_nested(array.type):
         array = pa.array(values.map(_cell_text, na_action="ignore"), type=pa.string(), from_pandas=True)
     return array
