@@ -286,3 +286,30 @@ def test_inline_integers_beyond_64_bits_are_shown_and_downloaded_as_text(client,
     assert client.get(f"{url}/frame").get_json()["data"] == [[1, str(wide)], [2, "5"]]
     exported = client.get(f"{url}/frame.csv")
     assert exported.status_code == 200 and exported.get_data(as_text=True).splitlines()[1] == f'1,"{wide}"'
+
+
+FORMULAS = {"columns": ["=cmd", "text", "n"], "data": [
+    ["=1+2", "a", -1], ["+1", "b=c", 2], ["-1", None, 3], ["@SUM(A1)", "\tx", 4], ["\rx", "safe", 5],
+]}  # fmt: skip
+
+
+def test_csv_download_neutralises_formulas_unless_raw(client, manager):
+    """OWASP's CSV injection rule: text starting with = + - @ tab or CR gets a leading '."""
+    artifact = manager.save(ArtifactIn(data={"dataframe": FORMULAS}))
+    safe = pd.read_csv(io.BytesIO(client.get(f"{API}/{artifact.id}/frame.csv").data), keep_default_na=False)
+    assert list(safe.columns) == ["'=cmd", "text", "n"]
+    assert safe["'=cmd"].tolist() == ["'=1+2", "'+1", "'-1", "'@SUM(A1)", "'\rx"]
+    assert safe["text"].tolist() == ["a", "b=c", "", "'\tx", "safe"]  # only a cell's start counts
+    assert safe["n"].tolist() == [-1, 2, 3, 4, 5]  # numbers are numbers to a spreadsheet too
+
+    raw = client.get(f"{API}/{artifact.id}/frame.csv", query_string={"raw": "1"})
+    assert raw.status_code == 200 and raw.headers["Content-Disposition"].startswith("attachment")
+    frame = pd.read_csv(io.BytesIO(raw.data))
+    pd.testing.assert_frame_equal(frame, pd.DataFrame(FORMULAS["data"], columns=FORMULAS["columns"]))
+    assert_problem(client.get(f"{API}/{artifact.id}/frame.csv", query_string={"raw": "maybe"}), 422, "validation")
+
+
+def test_uploaded_formulas_are_neutralised_in_the_download(client):
+    uploaded = post_csv(client, b'name,score\n"=HYPERLINK(""http://evil.example"")",1\nplain,-2\n').get_json()
+    lines = client.get(f"{API}/{uploaded['id']}/frame.csv").get_data(as_text=True).splitlines()
+    assert lines[1:] == ['"\'=HYPERLINK(""http://evil.example"")",1', '"plain",-2']

@@ -51,6 +51,18 @@ class FrameRowsQuery(BaseModel):
     order: Literal["asc", "desc"] = Field("asc", description="Sort direction; missing values always last")
 
 
+class FrameCSVQuery(BaseModel):
+    """Query string of GET /artifacts/{id}/frame.csv."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    raw: bool = Field(
+        False,
+        description="Write text cells exactly as stored; by default a cell starting with =, +, -, @, "
+        "tab or CR gets a leading ' so that a spreadsheet does not run it as a formula",
+    )
+
+
 def uploaded_csv() -> tuple[FileStorage, str | None]:
     """The CSV and the parent_id of a multipart/form-data request, within MAX_UPLOAD_BYTES.
 
@@ -110,7 +122,9 @@ def get_frame(artifact_id: str) -> Response:
 
 @bp.get("/artifacts/<artifact:artifact_id>/frame.csv")
 def get_frame_csv(artifact_id: str) -> Response:
-    """The whole table as CSV (UTF-8, header row), streamed as a download."""
+    """The whole table as CSV (UTF-8, header row), streamed as a download; formulas
+    neutralised unless `raw`."""
+    raw = query(FrameCSVQuery).raw
     loaded = get_store().frames.require_frame(artifact_id)
-    response = Response(csv_chunks(loaded), mimetype="text/csv")
+    response = Response(csv_chunks(loaded, raw=raw), mimetype="text/csv")
     return attachment(response, loaded.download_name("csv"), fallback=loaded.artifact_id)

@@ -129,7 +129,7 @@ def _limit_page_size(parameters: list[dict[str, Any]], max_page_size: int) -> li
 @cache
 def build_openapi(max_page_size: int = 1000) -> dict[str, Any]:
     """The document; `max_page_size` is the app's MAX_PAGE_SIZE, stated as `size`'s maximum."""
-    from webapp.api.frames import CSV_UPLOAD_SCHEMA, FrameRowsQuery  # late: api.frames imports api.views
+    from webapp.api.frames import CSV_UPLOAD_SCHEMA, FrameCSVQuery, FrameRowsQuery  # late: api.frames imports api.views
 
     _, defs = models_json_schema(
         [
@@ -284,7 +284,7 @@ def build_openapi(max_page_size: int = 1000) -> dict[str, Any]:
             "get": {
                 "operationId": "get_frame_csv",
                 "summary": "The artifact's whole table as a CSV file (UTF-8, header row)",
-                "parameters": [ID_PARAM],
+                "parameters": [ID_PARAM, *_params(FrameCSVQuery)],
                 "responses": {
                     "200": {"description": "The table", "content": {"text/csv": {"schema": {"type": "string"}}}},
                     **COMMON_ERRORS,

@@ -497,20 +497,45 @@ def return_freed_memory() -> None:
 # Exports ---------------------------------------------------------------------------------
 
 
-def csv_chunks(loaded: LoadedFrame) -> Iterator[bytes]:
+def csv_chunks(loaded: LoadedFrame, *, raw: bool = False) -> Iterator[bytes]:
     """The table as UTF-8 CSV with a header row, a batch of rows at a time.
 
-    pandas reads it back (`pd.read_csv`) into the same values; with the recorded dtypes
-    (`restore_dtypes`) into an equal frame.
+    Unless `raw`, text that a spreadsheet would run as a formula is neutralised (see
+    neutralise_formula). Raw, pandas reads it back (`pd.read_csv`) into the same values;
+    with the recorded dtypes (`restore_dtypes`) into an equal frame.
     """
     sink = io.BytesIO()
     options = pa_csv.WriteOptions(quoting_style="needed")
     schema = _csv_schema(loaded)
-    with pa_csv.CSVWriter(sink, schema, write_options=options) as writer:
+    written = schema if raw else pa.schema([field.with_name(neutralise_formula(field.name)) for field in schema])
+    with pa_csv.CSVWriter(sink, written, write_options=options) as writer:
         for batch in loaded.batches():
-            writer.write_batch(batch.cast(schema) if schema != batch.schema else batch)
+            columns = [column.cast(field.type) for column, field in zip(batch.columns, schema, strict=True)]
+            if not raw:
+                columns = [_neutralised(column) for column in columns]
+            writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=written))
             yield _drain(sink)
     yield _drain(sink)
+
+
+# OWASP's "CSV injection": a cell starting with one of these is a formula to Excel,
+# LibreOffice and Google Sheets (=HYPERLINK(…), =cmd|…); a leading ' makes it text.
+FORMULA_START = "=+-@\t\r"
+
+
+def neutralise_formula(text: str) -> str:
+    return "'" + text if text[:1] in FORMULA_START and text else text
+
+
+def _neutralised(column: pa.Array) -> pa.Array:
+    """Text cells that start like a formula, prefixed with '; other cells and columns as they are."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return column  # numbers, dates, booleans: a spreadsheet reads -1 as the number it is
+    risky = pc.match_substring_regex(column, "^[=+\\-@\t\r]")
+    if not pc.any(risky).as_py():
+        return column
+    prefixed = pc.binary_join_element_wise(pa.scalar("'", column.type), column, pa.scalar("", column.type))
+    return pc.if_else(risky, prefixed, column)
 
 
 TIMESTAMP_UNITS = ("s", "ms", "us", "ns")
