@@ -4,12 +4,14 @@
   cross-site page may post a multipart form, a urlencoded or text/plain body, or a
   `fetch(..., {mode: "no-cors"})` without any CORS preflight, and the API must not act on it.
 - Query strings of the pages may not hold NUL: PostgreSQL refuses it inside text.
+- A request for a host not in TRUSTED_HOSTS is a 400 before anything else runs.
 - Every response says `X-Content-Type-Options: nosniff`.
 """
 
 from __future__ import annotations
 
 from flask import Flask, Response, abort, request
+from werkzeug.exceptions import SecurityError
 
 from webapp.artifacts.errors import PROBLEM_BASE
 from webapp.errors import problem, wants_problem_json
@@ -58,6 +60,18 @@ def _refuse_cross_site_writes() -> Response | None:
     return problem(403, "Cross-site request refused", detail, CROSS_SITE_TYPE)
 
 
+def _refuse_untrusted_host() -> Response | None:
+    """Flask checks the Host against TRUSTED_HOSTS before routing and then has no URL
+    adapter: no page (they build URLs) could render, so the refusal is answered here,
+    before CSRFProtect or a view can try."""
+    if not isinstance(request.routing_exception, SecurityError):
+        return None
+    detail = "This server does not answer for that host name (see TRUSTED_HOSTS)."
+    if wants_problem_json():
+        return problem(400, "Bad Request", detail)
+    return Response(f"400 Bad Request: {detail}\n", status=400, mimetype="text/plain")
+
+
 def _refuse_nul_in_page_queries() -> None:
     """The API validates its query parameters one by one (422); the pages get a 400 page."""
     if wants_problem_json():
@@ -75,6 +89,7 @@ def _nosniff(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
+    app.before_request_funcs.setdefault(None, []).insert(0, _refuse_untrusted_host)  # first of all
     app.before_request(_refuse_cross_site_writes)
     app.before_request(_refuse_nul_in_page_queries)
     app.after_request(_nosniff)
