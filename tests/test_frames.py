@@ -104,6 +104,7 @@ def test_upload_records_provenance_and_stores_the_rows(service, manager):
 
     stored = manager.session.get(ArtifactFrame, str(artifact.id))
     assert (stored.row_count, stored.column_count, stored.format) == (SAMPLE_ROWS, 6, "parquet")
+    assert stored.source == source and stored.source_sha256 == source["sha256"]  # kept beside the rows
     assert stored.content.startswith(b"PAR1") and stored.size_bytes == len(stored.content)
     pd.testing.assert_frame_equal(service.load_dataframe(artifact.id), expected_frame(), check_exact=True)
 

@@ -131,7 +131,13 @@ class LoadedFrame:
     rows: pa.Table | bytes
     dtypes: dict[str, str]
     summary: dict[str, Any] | None
-    file_name: str | None = None
+    source: dict[str, Any] | None = None  # the stored CSVSource of an uploaded file
+
+    @property
+    def file_name(self) -> str | None:
+        """The uploaded file's name as recorded when it was stored."""
+        name = (self.source or {}).get("file_name")
+        return name if isinstance(name, str) else None
 
     @property
     def artifact_id(self) -> str:

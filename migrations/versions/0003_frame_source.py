@@ -1,0 +1,44 @@
+"""Record each stored table's provenance beside it: artifact_frames.source.
+
+The pages showed the file name and SHA-256 from the artifact's data, which any edit can
+change. Tables stored before this revision get the provenance their artifact's data holds
+when its SHA-256 is the stored file's (so it still describes that file); others keep null.
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-12-02
+"""
+
+import json
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+SOURCE_KEYS = ("file_name", "size_bytes", "sha256", "encoding", "delimiter", "header")
+
+
+def upgrade():
+    op.add_column("artifact_frames", sa.Column("source", sa.JSON(), nullable=True))
+    connection = op.get_bind()
+    frames = sa.table("artifact_frames", sa.column("artifact_id"), sa.column("source_sha256"), sa.column("source", sa.JSON()))
+    artifacts = sa.table("artifacts", sa.column("id"), sa.column("data", sa.JSON()))
+    rows = connection.execute(
+        sa.select(frames.c.artifact_id, frames.c.source_sha256, artifacts.c.data).join(
+            artifacts, artifacts.c.id == frames.c.artifact_id
+        )
+    ).all()
+    for artifact_id, sha256, data in rows:
+        data = json.loads(data) if isinstance(data, str) else data
+        source = data.get("source") if isinstance(data, dict) else None
+        if isinstance(source, dict) and source.get("sha256") == sha256:
+            recorded = {key: source[key] for key in SOURCE_KEYS if key in source}
+            connection.execute(frames.update().where(frames.c.artifact_id == artifact_id).values(source=recorded))
+
+
+def downgrade():
+    op.drop_column("artifact_frames", "source")
