@@ -289,6 +289,7 @@ def build_openapi(max_page_size: int = 1000) -> dict[str, Any]:
                     "200": {"description": "The table", "content": {"text/csv": {"schema": {"type": "string"}}}},
                     **COMMON_ERRORS,
                     "404": _problem("No such artifact, or it holds no table"),
+                    "422": _problem("Bad query parameter (raw)"),
                 },
             }
         },
