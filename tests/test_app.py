@@ -116,8 +116,8 @@ def test_migration_0003_records_the_provenance_that_still_matches_the_stored_fil
     assert as_json == {"01ARZ3NDEKTSV4RRFFQ69G5FAV": source, "01ARZ3NDEKTSV4RRFFQ69G5FAW": None}
 
 
-def test_a_database_made_by_create_all_with_the_source_column_is_stamped_current(app):
-    upgrade_schema(app)  # conftest's create_all() made every column: nothing may be added twice
+def test_a_database_made_by_create_all_is_upgraded_without_adding_a_column_twice(app):
+    upgrade_schema(app)  # conftest's create_all() made artifact_frames.source: stamped 0002, 0003 skips it
     with app.app_context():
         assert schema_revision() == "0003"
         db.engine.dispose()

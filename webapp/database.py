@@ -14,9 +14,9 @@ from webapp.extensions import db
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
-# The table (and column) each migration adds, oldest first: how to tell which revision a
-# database made by create_all() (tests, or a script's open_session()) is at.
-TABLES_BY_REVISION = (("0001", "artifacts", None), ("0002", "artifact_frames", None), ("0003", "artifact_frames", "source"))
+# The table each migration creates, oldest first: how to tell which revision a database
+# made by create_all() (tests, or a script's open_session()) is at.
+TABLES_BY_REVISION = (("0001", "artifacts"), ("0002", "artifact_frames"))
 
 
 def upgrade_schema(app: Flask) -> None:
@@ -32,12 +32,7 @@ def upgrade_schema(app: Flask) -> None:
         if "artifacts" in tables and "alembic_version" not in tables:
             # Made by create_all(): record the revision its tables match, so that upgrade()
             # adds only what is missing instead of re-creating what is there.
-            inspector = inspect(db.engine)
-            present = [
-                revision
-                for revision, table, column in TABLES_BY_REVISION
-                if table in tables and (column is None or column in {c["name"] for c in inspector.get_columns(table)})
-            ]
+            present = [revision for revision, table in TABLES_BY_REVISION if table in tables]
             stamp(directory=str(MIGRATIONS), revision=present[-1])
         upgrade(directory=str(MIGRATIONS))
 

@@ -4,6 +4,9 @@ The pages showed the file name and SHA-256 from the artifact's data, which any e
 change. Tables stored before this revision get the provenance their artifact's data holds
 when its SHA-256 is the stored file's (so it still describes that file); others keep null.
 
+Each step checks what is there first: a database made by create_all() is stamped 0002
+(webapp.database.TABLES_BY_REVISION) and may have the column already.
+
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-02
@@ -23,14 +26,15 @@ SOURCE_KEYS = ("file_name", "size_bytes", "sha256", "encoding", "delimiter", "he
 
 
 def upgrade():
-    op.add_column("artifact_frames", sa.Column("source", sa.JSON(), nullable=True))
     connection = op.get_bind()
+    if "source" not in {column["name"] for column in sa.inspect(connection).get_columns("artifact_frames")}:
+        op.add_column("artifact_frames", sa.Column("source", sa.JSON(), nullable=True))
     frames = sa.table("artifact_frames", sa.column("artifact_id"), sa.column("source_sha256"), sa.column("source", sa.JSON()))
     artifacts = sa.table("artifacts", sa.column("id"), sa.column("data", sa.JSON()))
     rows = connection.execute(
-        sa.select(frames.c.artifact_id, frames.c.source_sha256, artifacts.c.data).join(
-            artifacts, artifacts.c.id == frames.c.artifact_id
-        )
+        sa.select(frames.c.artifact_id, frames.c.source_sha256, artifacts.c.data)
+        .join(artifacts, artifacts.c.id == frames.c.artifact_id)
+        .where(frames.c.source.is_(None))
     ).all()
     for artifact_id, sha256, data in rows:
         data = json.loads(data) if isinstance(data, str) else data
