@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -102,7 +104,7 @@ def test_migration_0003_fills_the_counts_of_a_database_at_0002(app_config):
             )
         db.session.commit()
         upgrade(directory=str(MIGRATIONS))
-        assert schema_revision() == "0003"
+        assert schema_revision() == "0004"  # the latest
         manager = get_store().artifacts
         assert manager.count() == 6
         assert manager.list_page(roots_only=True).total == 2
@@ -115,6 +117,45 @@ def test_migration_0003_fills_the_counts_of_a_database_at_0002(app_config):
         assert manager.count() == 7 and manager.list_page(level=1).total == 4
         assert manager.child_counts(["01K00000000000000000000001"]) == {"01K00000000000000000000001": 1}
         db.session.remove()
+        db.engine.dispose()
+
+
+def test_migration_0004_records_the_provenance_that_still_matches_the_stored_file(app_config):
+    """Rows stored before artifact_frames.source take it from their artifact's data, but
+    only when its SHA-256 is the stored file's: edited data describes nothing."""
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from webapp.database import MIGRATIONS
+
+    app = create_app(app_config)
+    source = {"file_name": "sales.csv", "size_bytes": 10, "sha256": "a" * 64, "encoding": "utf-8",
+              "delimiter": ",", "header": True}  # fmt: skip
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS), revision="0002")
+        for artifact_id, sha256 in (("01ARZ3NDEKTSV4RRFFQ69G5FAV", "a" * 64), ("01ARZ3NDEKTSV4RRFFQ69G5FAW", "b" * 64)):
+            db.session.execute(
+                text("INSERT INTO artifacts (id, level, data, created_at, updated_at) VALUES (:id, 0, :data, :t, :t)"),
+                {"id": artifact_id, "data": json.dumps({"name": "sales.csv", "source": source}), "t": "2025-01-01 00:00:00"},
+            )
+            db.session.execute(
+                text("INSERT INTO artifact_frames (artifact_id, format, source_sha256, row_count, column_count, dtypes, "
+                     "size_bytes, content, created_at) VALUES (:id, 'parquet', :sha, 1, 1, '{}', 1, :content, :t)"),
+                {"id": artifact_id, "sha": sha256, "content": b"PAR1", "t": "2025-01-01 00:00:00"},
+            )  # fmt: skip
+        db.session.commit()
+        upgrade(directory=str(MIGRATIONS))
+        recorded = dict(db.session.execute(text("SELECT artifact_id, source FROM artifact_frames ORDER BY artifact_id")).all())
+        db.session.remove()
+        db.engine.dispose()
+    as_json = {key: json.loads(value) if isinstance(value, str) else value for key, value in recorded.items()}
+    assert as_json == {"01ARZ3NDEKTSV4RRFFQ69G5FAV": source, "01ARZ3NDEKTSV4RRFFQ69G5FAW": None}
+
+
+def test_a_database_made_by_create_all_is_upgraded_without_adding_a_column_twice(app):
+    upgrade_schema(app)  # conftest's create_all() made artifact_frames.source: stamped 0002, 0004 skips it
+    with app.app_context():
+        assert schema_revision() == ScriptDirectory(str(MIGRATIONS)).get_current_head() == "0004"
         db.engine.dispose()
 
 

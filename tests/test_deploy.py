@@ -184,6 +184,81 @@ def test_forwarded_headers_are_trusted_when_configured(app_config, monkeypatch):
     assert response.headers["Location"].startswith("https://artifacts.example.org/api/v1/artifacts/")
 
 
+def migrated_app(config: dict[str, Any]) -> Any:
+    app = create_app(config)
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+def test_trusted_hosts_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("TRUSTED_HOSTS", " store.example.org, .example.net ,")
+    assert from_environment()["TRUSTED_HOSTS"] == ["store.example.org", ".example.net"]
+    monkeypatch.setenv("TRUSTED_HOSTS", "")
+    assert from_environment()["TRUSTED_HOSTS"] is None  # any host
+
+
+def test_a_request_for_an_untrusted_host_is_400_and_names_no_foreign_host(app_config):
+    app = migrated_app({**app_config, "TRUSTED_HOSTS": ["store.example.org", ".example.net"]})
+    client = app.test_client()
+    evil = {"Host": "evil.example"}
+    refused = client.post("/api/v1/artifacts", json={"data": {}}, headers=evil)
+    assert_problem(refused, 400)
+    assert "Location" not in refused.headers
+    for page in (client.get("/artifacts/new", headers=evil), client.post("/artifacts/new", data={}, headers=evil)):
+        assert page.status_code == 400 and "TRUSTED_HOSTS" in page.get_data(as_text=True)
+        assert "evil.example" not in page.get_data(as_text=True)
+    assert client.get("/health", headers=evil).status_code == 400
+    with app.app_context():
+        assert db.session.execute(db.text("SELECT count(*) FROM artifacts")).scalar() == 0
+    created = client.post("/api/v1/artifacts", json={"data": {}}, headers={"Host": "store.example.org"})
+    assert created.headers["Location"].startswith("http://store.example.org/api/v1/artifacts/")
+    assert client.get("/health", headers={"Host": "a.example.net:8000"}).status_code == 200  # subdomains, any port
+
+
+def test_an_untrusted_host_is_refused_before_the_csrf_check(app_config):
+    app = migrated_app({**app_config, "TRUSTED_HOSTS": ["store.example.org"], "WTF_CSRF_ENABLED": True})
+    response = app.test_client().post("/artifacts/new", data={"data": "{}"}, headers={"Host": "evil.example"})
+    assert response.status_code == 400 and "TRUSTED_HOSTS" in response.get_data(as_text=True)
+
+
+def test_trusted_hosts_check_the_forwarded_host_behind_a_proxy(app_config):
+    app = migrated_app({**app_config, "TRUSTED_HOSTS": ["artifacts.example.org"], "PROXY_FIX_X_HOST": 1, "PROXY_FIX_X_PROTO": 1})
+    client = app.test_client()
+    assert client.get("/health", headers=FORWARDED).status_code == 200  # the public name, as nginx forwards it
+    assert client.get("/health", headers={**FORWARDED, "X-Forwarded-Host": "evil.example"}).status_code == 400
+
+
+# Environment names and cookies --------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["Production", "PRODUCTION", " production "])
+def test_environment_names_match_in_any_case(app_config, monkeypatch, name):
+    monkeypatch.setenv("ARTIFACT_STORE_ENV", name)
+    assert from_environment()["ENV_NAME"] == "production"
+    app = create_app({**app_config, "ENV_NAME": name, "SECRET_KEY": secrets.token_hex(32)})
+    assert app.config["ENV_NAME"] == "production"
+
+
+@pytest.mark.parametrize("name", ["prod", "staging", "dev"])
+def test_unknown_environment_names_are_refused_at_start(app_config, monkeypatch, name):
+    monkeypatch.setenv("ARTIFACT_STORE_ENV", name)
+    with pytest.raises(RuntimeError, match=f"ARTIFACT_STORE_ENV='{name}' is not an environment.*development, production"):
+        from_environment()
+    with pytest.raises(RuntimeError, match="use one of development, production"):
+        create_app({**app_config, "ENV_NAME": name})
+
+
+def test_the_session_cookie_is_samesite_lax_and_secure_in_production(app_config, monkeypatch):
+    development = migrated_app(app_config)
+    assert (development.config["SESSION_COOKIE_SAMESITE"], development.config["SESSION_COOKIE_SECURE"]) == ("Lax", False)
+    monkeypatch.setenv("ARTIFACT_STORE_ENV", "Production")
+    monkeypatch.setenv("SECRET_KEY", secrets.token_hex(32))
+    production = migrated_app({key: value for key, value in app_config.items() if key != "SECRET_KEY"})
+    cookie = production.test_client().get("/artifacts/new").headers["Set-Cookie"]  # the CSRF token's session
+    assert "Secure" in cookie and "SameSite=Lax" in cookie and "HttpOnly" in cookie
+
+
 # /health ------------------------------------------------------------------------------
 
 

@@ -104,6 +104,7 @@ def test_upload_records_provenance_and_stores_the_rows(service, manager):
 
     stored = manager.session.get(ArtifactFrame, str(artifact.id))
     assert (stored.row_count, stored.column_count, stored.format) == (SAMPLE_ROWS, 6, "parquet")
+    assert stored.source == source and stored.source_sha256 == source["sha256"]  # kept beside the rows
     assert stored.content.startswith(b"PAR1") and stored.size_bytes == len(stored.content)
     pd.testing.assert_frame_equal(service.load_dataframe(artifact.id), expected_frame(), check_exact=True)
 
@@ -185,6 +186,44 @@ def test_latin1_text_is_read_as_windows_1252(encoding):
     assert frames.rows_of(parsed.table)[0] == ["José", "Zürich", "crème brûlée"]
     if encoding == "cp1252":
         assert frames.rows_of(parsed.table)[1][2] == "“quoted” – 5 €"
+
+
+@pytest.mark.parametrize("newline", ["\r", "\r\n", "\n"])
+def test_every_line_ending_is_read(newline):
+    """CR alone is what Excel's "CSV (Macintosh)" writes."""
+    content = newline.join(["name;score", '"two\rlines";1.5', "b;2", ""]).encode()
+    parsed = parse_csv(io.BytesIO(content), "mac.csv")
+    assert parsed.source.delimiter == ";" and parsed.table.column_names == ["name", "score"]
+    assert frames.rows_of(parsed.table) == [["two\rlines", 1.5], ["b", 2.0]]
+
+
+@pytest.mark.parametrize(
+    "header, names",
+    [
+        ("a, a", ["a", "a_2"]),  # equal once the space after the comma is skipped
+        ("a,a,a", ["a", "a_2", "a_3"]),
+        ("a,a,a_2", ["a", "a_3", "a_2"]),  # a name the file has is never given to another column
+        (",", ["column_1", "column_2"]),
+        (" , ", ["column_1", "column_2"]),
+        ("a,,b", ["a", "column_2", "b"]),
+        ("x,a.1,a", ["x", "a.1", "a"]),  # pandas' own renaming ("a.1", "Unnamed: 1") is not ours
+    ],
+)
+def test_blank_and_repeated_column_names_are_made_unique(service, header, names):
+    content = f"{header}\n{','.join(str(n) for n in range(len(names)))}\n".encode()
+    artifact = upload(service, content, "names.csv")
+    loaded = service.require_frame(artifact.id)
+    assert loaded.schema.names == names
+    assert artifact.data["frame"]["preview"]["columns"] == names
+    assert service.page(loaded, 1, 10, sort=names[-1]).data == [list(range(len(names)))]
+
+
+def test_a_header_longer_than_the_sniffed_sample_keeps_its_names():
+    names = [f"{'long_name_' * 10}{number}" for number in range(1000)]  # > 64 KiB of header
+    names[-1] = names[0]
+    content = (",".join(names) + "\n" + ",".join("x" * 1000) + "\n").encode()
+    parsed = parse_csv(io.BytesIO(content), "wide.csv")
+    assert parsed.table.column_names == [*names[:-1], f"{names[0]}_2"]
 
 
 def test_empty_cells_and_empty_columns():

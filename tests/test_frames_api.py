@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import requests
 
+from tests.support.downloads import download_names
 from tests.support.frames import BAD_FILES, SAMPLE_DTYPES, SAMPLE_ROWS, expected_frame, frame_count, sample_csv
 from tests.support.problems import assert_problem
 from tests.support.servers import gunicorn_server
@@ -254,3 +255,61 @@ def test_upload_page_and_download_through_gunicorn(database_url):
         assert too_big.status_code == 413
         assert too_big.headers["Content-Type"] == "application/problem+json"
         assert requests.get(f"{base}{API}", timeout=30).json()["total"] == 1
+
+
+@pytest.mark.parametrize("name", ["данные.csv", "売上.csv", "😀 sales.csv", "Ünïcode.csv"])
+def test_csv_download_of_a_file_named_in_any_script_has_a_valid_header(client, name):
+    uploaded = post_csv(client, sample_csv(), name=name).get_json()
+    response = client.get(f"{API}/{uploaded['id']}/frame.csv")
+    assert response.status_code == 200
+    fallback, full = download_names(response)  # gunicorn answered these with a 500
+    assert full == name  # RFC 6266: the real name, and an ASCII one for old clients
+    assert fallback.endswith(".csv") and fallback != ".csv"
+
+
+def test_csv_download_header_ignores_control_characters_in_a_renamed_artifact(client, uploaded):
+    renamed = {**uploaded["data"], "name": "evil\r\nSet-Cookie: a=b.csv"}
+    assert client.put(f"{API}/{uploaded['id']}", json={"data": renamed}).status_code == 200
+    response = client.get(f"{API}/{uploaded['id']}/frame.csv")
+    assert response.status_code == 200
+    download_names(response)
+    assert "Set-Cookie" not in response.headers
+
+
+def test_inline_integers_beyond_64_bits_are_shown_and_downloaded_as_text(client, manager):
+    wide = 2**70
+    data = {"dataframe": {"columns": ["id", "n"], "data": [[1, wide], [2, 5]]}}
+    artifact = manager.save(ArtifactIn(data=data))
+    url = f"{API}/{artifact.id}"
+    rows = client.get(f"{url}/frame/rows", query_string={"sort": "n"})
+    assert rows.status_code == 200 and rows.get_json()["data"] == [[1, str(wide)], [2, "5"]]  # text order
+    assert client.get(f"{url}/frame").get_json()["data"] == [[1, str(wide)], [2, "5"]]
+    exported = client.get(f"{url}/frame.csv")
+    assert exported.status_code == 200 and exported.get_data(as_text=True).splitlines()[1] == f'1,"{wide}"'
+
+
+FORMULAS = {"columns": ["=cmd", "text", "n"], "data": [
+    ["=1+2", "a", -1], ["+1", "b=c", 2], ["-1", None, 3], ["@SUM(A1)", "\tx", 4], ["\rx", "safe", 5],
+]}  # fmt: skip
+
+
+def test_csv_download_neutralises_formulas_unless_raw(client, manager):
+    """OWASP's CSV injection rule: text starting with = + - @ tab or CR gets a leading '."""
+    artifact = manager.save(ArtifactIn(data={"dataframe": FORMULAS}))
+    safe = pd.read_csv(io.BytesIO(client.get(f"{API}/{artifact.id}/frame.csv").data), keep_default_na=False)
+    assert list(safe.columns) == ["'=cmd", "text", "n"]
+    assert safe["'=cmd"].tolist() == ["'=1+2", "'+1", "'-1", "'@SUM(A1)", "'\rx"]
+    assert safe["text"].tolist() == ["a", "b=c", "", "'\tx", "safe"]  # only a cell's start counts
+    assert safe["n"].tolist() == [-1, 2, 3, 4, 5]  # numbers are numbers to a spreadsheet too
+
+    raw = client.get(f"{API}/{artifact.id}/frame.csv", query_string={"raw": "1"})
+    assert raw.status_code == 200 and raw.headers["Content-Disposition"].startswith("attachment")
+    frame = pd.read_csv(io.BytesIO(raw.data))
+    pd.testing.assert_frame_equal(frame, pd.DataFrame(FORMULAS["data"], columns=FORMULAS["columns"]))
+    assert_problem(client.get(f"{API}/{artifact.id}/frame.csv", query_string={"raw": "maybe"}), 422, "validation")
+
+
+def test_uploaded_formulas_are_neutralised_in_the_download(client):
+    uploaded = post_csv(client, b'name,score\n"=HYPERLINK(""http://evil.example"")",1\nplain,-2\n').get_json()
+    lines = client.get(f"{API}/{uploaded['id']}/frame.csv").get_data(as_text=True).splitlines()
+    assert lines[1:] == ['"\'=HYPERLINK(""http://evil.example"")",1', '"plain",-2']

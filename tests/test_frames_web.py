@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -126,6 +127,15 @@ def test_a_table_stored_inline_renders_as_a_paged_table(client, manager):
     assert panel.select_one(".frame-source") is None  # no file behind it
 
 
+def test_an_inline_table_with_an_integer_beyond_64_bits_shows_it_as_text(client, manager):
+    wide = 2**70
+    artifact = manager.save(ArtifactIn(data={"dataframe": {"columns": ["n"], "data": [[wide], [1]]}}))
+    response = client.get(f"/artifacts/{artifact.id}")
+    assert response.status_code == 200
+    cells = [cell.get_text(strip=True) for cell in html(response).select(".frame-panel tbody td")]
+    assert str(wide) in cells
+
+
 def test_artifacts_without_a_table_show_no_panel(client, make_artifact):
     plain = make_artifact(name="plain", dataframe={"columns": ["a"], "data": [[1, 2]]})  # ragged: not a table
     soup = html(client.get(f"/artifacts/{plain.id}"))
@@ -238,3 +248,22 @@ def test_table_pages_carry_the_sites_security_headers(client):
     assert response.status_code == 200
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_panel_and_the_download_name_keep_the_uploaded_provenance_after_edits(client):
+    from tests.support.downloads import download_names
+
+    content = sample_csv()
+    uploaded = client.post(
+        "/api/v1/artifacts/$upload", data={"file": (io.BytesIO(content), "sales.csv")}, content_type="multipart/form-data"
+    ).get_json()
+    forged = {**uploaded["data"], "name": "invoice.exe", "source": {**uploaded["data"]["source"],
+              "file_name": "invoice.exe", "sha256": "0" * 64}}  # fmt: skip
+    assert client.put(f"/api/v1/artifacts/{uploaded['id']}", json={"data": forged}).status_code == 200
+
+    provenance = html(client.get(f"/artifacts/{uploaded['id']}")).select_one(".frame-source")
+    assert provenance.strong.get_text() == "sales.csv"
+    assert provenance.select_one(".frame-sha")["title"] == hashlib.sha256(content).hexdigest()
+    assert "invoice" not in provenance.get_text()
+    fallback, _ = download_names(client.get(f"/api/v1/artifacts/{uploaded['id']}/frame.csv"))
+    assert fallback == "sales.csv"

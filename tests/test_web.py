@@ -10,6 +10,7 @@ import pytest
 from bs4 import BeautifulSoup
 from werkzeug.exceptions import abort
 
+from tests.support.downloads import download_names
 from tests.support.html import html, textarea_value, texts
 from webapp.artifacts import ArtifactOut, ArtifactUpdate
 from webapp.web import views
@@ -891,3 +892,25 @@ def test_a_body_over_the_limit_is_a_413_page(app, client, manager):
     assert_full_page(soup)
     assert "larger than this server accepts" in soup.get_text()
     assert manager.count() == 0
+
+
+@pytest.mark.parametrize("key", ["日本", "данные", "😀", "a\r\nSet-Cookie: x=1"])
+def test_value_downloads_of_any_key_name_the_file_in_a_valid_header(client, make_artifact, key):
+    artifact = make_artifact(name="n", **{key: "text"})
+    response = client.get(f"/artifacts/{artifact.id}/value", query_string={"pointer": f"/{key}", "download": "1"})
+    assert response.status_code == 200 and response.get_data(as_text=True) == "text"
+    fallback, full = download_names(response)
+    full = full or fallback  # names that are ASCII already need no filename*
+    assert fallback.startswith(str(artifact.id)) and fallback.endswith(".txt")
+    assert full.startswith(f"{artifact.id}-") and full.endswith(".txt")
+    if key.isalnum():
+        assert key in full  # the real name, for every client that reads filename*
+
+
+@pytest.mark.parametrize("token", ["²", "٣", "01", "-1", "1.0", " 1"])
+def test_value_pointer_indexes_are_ascii_digits_only(client, make_artifact, token):
+    artifact = make_artifact(name="n", lst=["a", "b"])
+    response = client.get(f"/artifacts/{artifact.id}/value", query_string={"pointer": f"/lst/{token}"})
+    assert response.status_code == 404 and "no value at" in response.get_data(as_text=True)
+    ok = client.get(f"/artifacts/{artifact.id}/value", query_string={"pointer": "/lst/1"})
+    assert ok.get_data(as_text=True) == "b"

@@ -10,7 +10,14 @@ from flask import Flask
 from sqlalchemy.exc import OperationalError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webapp.config import PROXY_HEADERS, Defaults, check_secret_key, from_environment, load_secret_key
+from webapp.config import (
+    PROXY_HEADERS,
+    Defaults,
+    check_secret_key,
+    environment_name,
+    from_environment,
+    load_secret_key,
+)
 from webapp.artifacts.database import engine_options
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,12 +36,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(from_environment())
     app.config.from_pyfile("config.py", silent=True)
     app.config.update(config or {})
+    app.config["ENV_NAME"] = environment_name(app.config["ENV_NAME"])
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_secret_key(Path(app.instance_path), app.config["ENV_NAME"])
     check_secret_key(app.config["SECRET_KEY"], app.config["ENV_NAME"])
     trusted_hops = {header.lower(): app.config[f"PROXY_FIX_{header}"] for header in PROXY_HEADERS}
     if any(trusted_hops.values()):  # trust X-Forwarded-* only when told a proxy sets them
         app.wsgi_app = ProxyFix(app.wsgi_app, **trusted_hops)  # type: ignore[method-assign]
+    if app.config["ENV_NAME"] == "production" and not app.config.get("TRUSTED_HOSTS"):
+        app.logger.warning("TRUSTED_HOSTS is not set: requests for any Host are answered (docs/deploying.md)")
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
         **engine_options(app.config["SQLALCHEMY_DATABASE_URI"]),
@@ -43,7 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # keep problem documents and artifacts in their natural order
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from webapp import cli, errors, observability, store
+    from webapp import cli, errors, observability, security, store
     from webapp.api.frames import bp as frames_api_bp
     from webapp.api.views import bp as api_bp, health_bp
     from webapp.artifacts.database import configure_engine
@@ -69,6 +79,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.exempt(health_bp)
     errors.register_error_handlers(app)
     observability.init_app(app)
+    security.init_app(app)
     cli.register_commands(app)
     if app.config["AUTO_MIGRATE"]:
         try:

@@ -27,14 +27,40 @@ def _labels(raw: str | None) -> dict[int, str] | None:
     return {level: label.strip() for level, label in enumerate(raw.split(",")) if label.strip()}
 
 
+def _hosts(raw: str | None) -> list[str] | None:
+    """TRUSTED_HOSTS: "store.example.com,.example.org" → a list; unset or blank → None (any host)."""
+    hosts = [host.strip() for host in (raw or "").split(",") if host.strip()]
+    return hosts or None
+
+
 PROXY_HEADERS = ("X_FOR", "X_PROTO", "X_HOST", "X_PORT", "X_PREFIX")
+ENVIRONMENTS = ("development", "production")
+
+
+def environment_name(raw: str) -> str:
+    """The environment's name in lower case; RuntimeError for a name this app does not know
+    (a typo such as "prod" must not quietly run as development)."""
+    name = raw.strip().lower()
+    if name not in ENVIRONMENTS:
+        raise RuntimeError(
+            f"ARTIFACT_STORE_ENV={raw[:40]!r} is not an environment this app knows: "
+            f"use one of {', '.join(ENVIRONMENTS)} (in any case)."
+        )
+    return name
 
 
 def from_environment() -> dict[str, Any]:
     """Settings read from the process environment at app creation time."""
+    env_name = environment_name(os.environ.get("ARTIFACT_STORE_ENV") or "development")
     return {
         "SECRET_KEY": os.environ.get("SECRET_KEY", ""),
-        "ENV_NAME": os.environ.get("ARTIFACT_STORE_ENV", "development"),
+        "ENV_NAME": env_name,
+        # Requests for any other Host get a 400, so no URL the app builds (Location,
+        # redirects) can name a host an attacker chose. None: any host.
+        "TRUSTED_HOSTS": _hosts(os.environ.get("TRUSTED_HOSTS")),
+        # Production is served over HTTPS (docs/deploying.md): the session cookie (CSRF
+        # token, flashed messages) must never travel in clear.
+        "SESSION_COOKIE_SECURE": env_name == "production",
         # A relative sqlite path resolves inside instance/ (Flask-SQLAlchemy 3).
         "SQLALCHEMY_DATABASE_URI": database_url(os.environ.get("DATABASE_URL", "sqlite:///artifacts.db")),
         "ARTIFACT_HIERARCHY": os.environ.get("ARTIFACT_HIERARCHY", "ml_pipeline"),
@@ -93,5 +119,6 @@ class Defaults:
     """Safe development values; every setting is in docs/configuration.md."""
 
     WTF_CSRF_TIME_LIMIT = None
+    SESSION_COOKIE_SAMESITE = "Lax"  # no session cookie on cross-site posts and subresource requests
     DEFAULT_PAGE_SIZE = Policy.default_page_size
     AUTO_MIGRATE = True

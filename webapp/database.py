@@ -15,9 +15,9 @@ from webapp.extensions import db
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 # The table each migration creates, oldest first: how to tell which revision a database
-# made by create_all() (tests, or a script's open_session()) is at. 0003 has no entry: it
-# changes the artifacts table, which create_all() never alters, so its table alone would
-# not prove the rest; such a database is stamped 0002 and 0003 adds whatever is missing.
+# made by create_all() (tests, or a script's open_session()) is at. 0003 and 0004 have no
+# entry: they change existing tables, which create_all() never alters, so a table alone
+# would not prove them; such a database is stamped 0002, and each checks what is missing.
 TABLES_BY_REVISION = (("0001", "artifacts"), ("0002", "artifact_frames"))
 
 

@@ -16,7 +16,7 @@ from webapp.artifacts import ArtifactOut, PandasDataFrame
 from webapp.artifacts.errors import ArtifactValidationError
 from webapp.artifacts.schemas import ULID_PATTERN
 from webapp.frames import FramePage, csv_chunks, json_chunks
-from webapp.http import allow_upload_body, created
+from webapp.http import allow_upload_body, attachment, created
 from webapp.store import get_store
 
 bp = Blueprint("frames_api", __name__)
@@ -53,6 +53,18 @@ class FrameRowsQuery(BaseModel):
     size: int = Field(50, ge=1, description="Rows per page (at most MAX_PAGE_SIZE, 1000 by default)")
     sort: str | None = Field(None, max_length=1000, description="Column to sort by; omit for stored order")
     order: Literal["asc", "desc"] = Field("asc", description="Sort direction; missing values always last")
+
+
+class FrameCSVQuery(BaseModel):
+    """Query string of GET /artifacts/{id}/frame.csv."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    raw: bool = Field(
+        False,
+        description="Write text cells exactly as stored; by default a cell starting with =, +, -, @, "
+        "tab or CR gets a leading ' so that a spreadsheet does not run it as a formula",
+    )
 
 
 def uploaded_csv() -> tuple[FileStorage, str | None]:
@@ -150,11 +162,14 @@ def get_frame(artifact_id: str) -> Response:
         200: Reply("The table", content={"text/csv": {"schema": {"type": "string"}}}),
         **COMMON_ERRORS,
         404: NO_TABLE,
+        422: "Bad query parameter (raw)",
     },
+    query=FrameCSVQuery,
 )
 def get_frame_csv(artifact_id: str) -> Response:
-    """The whole table as CSV (UTF-8, header row), streamed as a download."""
+    """The whole table as CSV (UTF-8, header row), streamed as a download; formulas
+    neutralised unless `raw`."""
+    raw = query(FrameCSVQuery).raw
     loaded = get_store().frames.require_frame(artifact_id)
-    response = Response(csv_chunks(loaded), mimetype="text/csv")
-    response.headers.set("Content-Disposition", "attachment", filename=loaded.download_name("csv"))
-    return response
+    response = Response(csv_chunks(loaded, raw=raw), mimetype="text/csv")
+    return attachment(response, loaded.download_name("csv"), fallback=loaded.artifact_id)

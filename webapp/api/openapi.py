@@ -23,8 +23,10 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from webapp.api.schemas import Problem
 from webapp.artifacts.schemas import ULID_PATTERN
+from webapp.security import SAFE_METHODS
 
 REF = "#/components/schemas/{model}"
+CROSS_SITE = "Refused: sent by a page of another site (its Sec-Fetch-Site or Origin says so)"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -278,6 +280,8 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         if method in item:
             raise ValueError(f"{method.upper()} {path} is declared twice")
         item[method] = document.operation(name, declared)
+        if method.upper() not in SAFE_METHODS:  # refused from other sites' pages (webapp/security.py)
+            item[method]["responses"].setdefault("403", document.response(403, CROSS_SITE))
     return {
         "openapi": "3.1.0",
         "info": {

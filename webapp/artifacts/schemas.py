@@ -204,11 +204,38 @@ class ArtifactOut(BaseModel):
         # Sorted keys: PostgreSQL's JSONB gives objects back in its own key order. (The
         # standard library, as orjson refuses integers beyond 64 bits.)
         fields = self.model_dump(mode="python", include=_STORED_FIELDS)  # "json" mode stops at 255 levels
+        fields["data"] = _as_stored(fields["data"])  # -0.0 is 0.0 once stored
         stored = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=_json_text_of)
         return hashlib.sha256(stored.encode()).hexdigest()[:32]
 
 
 _STORED_FIELDS = frozenset(ArtifactOut.model_fields)
+
+
+def _as_stored(value: Any) -> Any:
+    """A copy of `value` with its numbers as every database gives them back, so a version
+    computed before the write (the create response's ETag) equals one computed after a read.
+
+    PostgreSQL's JSONB keeps numbers as `numeric`, which has no negative zero: -0.0 comes
+    back as 0.0. (Big floats are written in full, 1e16 as 10000000000000000.0, so they come
+    back as floats: webapp.artifacts.database.dump_json.) Walks with a stack, as deep as the
+    data may nest.
+    """
+    root = [value]
+    stack: list[tuple[Any, Any]] = [(root, 0)]
+    while stack:
+        container, key = stack.pop()
+        item = container[key]
+        if isinstance(item, float):
+            if item == 0:
+                container[key] = 0.0
+        elif isinstance(item, dict):
+            container[key] = copy = dict(item)
+            stack.extend((copy, name) for name in copy)
+        elif isinstance(item, list):
+            container[key] = copy = list(item)
+            stack.extend((copy, index) for index in range(len(copy)))
+    return root[0]
 
 
 def model_json(model: BaseModel) -> str:

@@ -29,6 +29,10 @@ class ArtifactFrame(Base):
     format: Mapped[str] = mapped_column(String(16), nullable=False, default=PARQUET)
     # SHA-256 of the uploaded file: with the artifact id, it names the frame in caches.
     source_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    # How the file was read, as uploaded (CSVSource: file_name, size_bytes, sha256, encoding,
+    # delimiter, header): the provenance the pages show, which editing the artifact's data
+    # cannot change. Null for tables stored before migration 0003 without matching data.
+    source: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     row_count: Mapped[int] = mapped_column(Integer, nullable=False)
     column_count: Mapped[int] = mapped_column(Integer, nullable=False)
     # {column: pandas dtype} in column order; JSON (not JSONB) keeps that order.

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from .models import ArtifactFrame
 
 _EXPORTED_COLUMNS = [c.name for c in ArtifactFrame.__table__.columns if c.name != "artifact_id"]
+_OPTIONAL_COLUMNS = {"source"}  # added by migration 0003
 
 
 class FrameRepository:
@@ -54,7 +55,14 @@ class FrameRepository:
         """Add rows written by `dump` (their artifacts exist by then). Raises KeyError,
         TypeError or ValueError for malformed payloads."""
         rows = [
-            {"artifact_id": artifact_id, **{name: _from_json(name, payload[name]) for name in _EXPORTED_COLUMNS}}
+            {
+                "artifact_id": artifact_id,
+                **{
+                    # Exports written before a column existed lack it: it stays null.
+                    name: _from_json(name, payload.get(name) if name in _OPTIONAL_COLUMNS else payload[name])
+                    for name in _EXPORTED_COLUMNS
+                },
+            }
             for artifact_id, payload in payloads.items()
         ]
         if rows:

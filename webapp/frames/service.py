@@ -69,6 +69,7 @@ class FrameService:
         stored = {
             "format": PARQUET,
             "source_sha256": parsed.source.sha256,
+            "source": parsed.source.model_dump(),
             "row_count": parsed.table.num_rows,
             "column_count": parsed.table.num_columns,
             "dtypes": parsed.dtypes,
@@ -76,14 +77,13 @@ class FrameService:
             "content": parquet_bytes(parsed.table),
         }
         stored["size_bytes"] = len(stored["content"])
-        recorded_name = parsed.source.file_name
         del parsed  # the decoded rows: from here on the Parquet copy is all this worker keeps
         return_freed_memory()
         with self.work.writing():
             artifact = self.artifacts.create(artifact_in)
             self.repo.add(ArtifactFrame(artifact_id=str(artifact.id), **stored))
         key = ("stored", str(artifact.id), stored["source_sha256"])
-        loaded = LoadedFrame(key, stored["content"], stored["dtypes"], stored["summary"], recorded_name)
+        loaded = LoadedFrame(key, stored["content"], stored["dtypes"], stored["summary"], stored["source"])
         self.cache.put(key, loaded, loaded.nbytes)  # its first page needs no database read
         return artifact
 
@@ -95,8 +95,7 @@ class FrameService:
         stored = self.repo.get(str(artifact.id))
         if stored is not None:
             key = ("stored", stored.artifact_id, stored.source_sha256)
-            file_name = artifact.data.get("name") if isinstance(artifact.data, dict) else None
-            return self.cache.get(key, lambda: self._read_stored(key, stored, file_name), _frame_size)
+            return self.cache.get(key, lambda: self._read_stored(key, stored), _frame_size)
         value = artifact.data.get("dataframe") if isinstance(artifact.data, dict) else None
         if not isinstance(value, dict):
             return None
@@ -179,9 +178,12 @@ class FrameService:
 
         return self.cache.get((*loaded.key, "sort", column, order), sort, lambda indices: indices.nbytes)
 
-    def _read_stored(self, key: tuple[str, ...], stored: ArtifactFrame, file_name: Any) -> LoadedFrame:
+    def _read_stored(self, key: tuple[str, ...], stored: ArtifactFrame) -> LoadedFrame:
+        """The stored rows, with the provenance recorded beside them (never the artifact's
+        editable data): a table stored before that was recorded has its SHA-256 only."""
         content = self.repo.content(stored.artifact_id)
-        return LoadedFrame(key, content, stored.dtypes, stored.summary, file_name if isinstance(file_name, str) else None)
+        source = {**(stored.source if isinstance(stored.source, dict) else {}), "sha256": stored.source_sha256}
+        return LoadedFrame(key, content, stored.dtypes, stored.summary, source)
 
 
 def _frame_size(loaded: LoadedFrame) -> int:

@@ -131,7 +131,13 @@ class LoadedFrame:
     rows: pa.Table | bytes
     dtypes: dict[str, str]
     summary: dict[str, Any] | None
-    file_name: str | None = None
+    source: dict[str, Any] | None = None  # the stored CSVSource of an uploaded file
+
+    @property
+    def file_name(self) -> str | None:
+        """The uploaded file's name as recorded when it was stored."""
+        name = (self.source or {}).get("file_name")
+        return name if isinstance(name, str) else None
 
     @property
     def artifact_id(self) -> str:
@@ -224,10 +230,12 @@ def parse_csv(stream: BinaryIO, file_name: str, *, max_bytes: int | None = None)
     """
     size, sha256, encoding = _check_bytes(stream, max_bytes)
     stream.seek(0)
-    sample = stream.read(SNIFF_BYTES).decode(encoding, errors="replace")
+    # Universal newlines for the sniffing: Excel's "CSV (Macintosh)" ends lines with CR alone.
+    sample = stream.read(SNIFF_BYTES).decode(encoding, errors="replace").replace("\r\n", "\n").replace("\r", "\n")
     dialect = _sniff(sample, complete=size <= SNIFF_BYTES)
     first_row = next(csv.reader(io.StringIO(sample), dialect), [])
     header = not all(_is_number(field) for field in first_row)
+    names = _header_names(stream, encoding, dialect) if header else []
     stream.seek(0)
     try:
         frame = pd.read_csv(
@@ -244,8 +252,11 @@ def parse_csv(stream: BinaryIO, file_name: str, *, max_bytes: int | None = None)
     except (ValueError, pa.ArrowException) as error:
         reason = " ".join(str(error).replace("CSV parse error:", "").split())[:300]
         raise InvalidCSVError(f"The file could not be read as CSV: {reason}") from None
-    if not header:
-        frame.columns = [f"column_{number}" for number in range(1, frame.shape[1] + 1)]
+    if len(names) != frame.shape[1]:  # no header, or one the csv module splits otherwise than Arrow
+        names = [str(name) for name in frame.columns] if header else [""] * frame.shape[1]
+    if dialect.skipinitialspace:  # "a, b": the names without their spaces
+        names = [name.lstrip(" ") for name in names]
+    frame.columns = unique_names(names)
     if frame.shape[1] > MAX_COLUMNS:
         raise InvalidCSVError(f"The file has {frame.shape[1]:,} columns; at most {MAX_COLUMNS:,} are supported.")
     if frame.empty and frame.shape[1]:
@@ -346,13 +357,45 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _header_names(stream: BinaryIO, encoding: str, dialect: type[csv.Dialect] | csv.Dialect) -> list[str]:
+    """The first record's fields as written (pandas would rename "a", "a" to "a", "a.1" and
+    a blank name to "Unnamed: 1"), however long the record is."""
+    stream.seek(0)
+    text = io.TextIOWrapper(stream, encoding=encoding, errors="replace", newline="")  # CR, LF or CRLF
+    try:
+        return next(csv.reader(text, dialect), [])
+    except csv.Error:  # Arrow decides what the file holds; its names then serve
+        return []
+    finally:
+        text.detach()  # leave the upload's stream open
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Column names that can each be sorted and exported by name: a blank name becomes
+    column_<position>, and repeats get _2, _3 … (never a name another column has).
+
+    ["a", "a", ""] → ["a", "a_2", "column_3"].
+    """
+    wanted = [name if name.strip() else f"column_{position}" for position, name in enumerate(names, 1)]
+    taken, seen, unique = set(wanted), set(), []
+    for name in wanted:
+        if name in seen:
+            number = 2
+            while f"{name}_{number}" in taken:
+                number += 1
+            name = f"{name}_{number}"
+            taken.add(name)
+        seen.add(name)
+        unique.append(name)
+    return unique
+
+
 def _strip_leading_spaces(table: pa.Table) -> pa.Table:
-    names = [name.lstrip(" ") for name in table.column_names]
     columns = [
         pc.utf8_ltrim(column, characters=" ") if pa.types.is_string(column.type) else column
         for column in table.columns
     ]
-    return pa.Table.from_arrays(columns, names=names)
+    return pa.Table.from_arrays(columns, names=table.column_names)
 
 
 def _storable(table: pa.Table) -> pa.Table:
@@ -414,7 +457,8 @@ def _json_values(column: pa.ChunkedArray) -> list[Any]:
 
 def _arrow_table(frame: pd.DataFrame) -> pa.Table:
     """An inline frame as Arrow. Columns that are not one plain type (mixing 1 and "a",
-    or holding lists and objects) become JSON text, so every column can be sorted."""
+    holding lists and objects, or integers beyond 64 bits) become JSON text, so every
+    column can be sorted."""
     columns = [_arrow_column(values) for _, values in frame.items()]
     return _storable(pa.Table.from_arrays(columns, names=[str(name) for name in frame.columns]))
 
@@ -422,8 +466,8 @@ def _arrow_table(frame: pd.DataFrame) -> pa.Table:
 def _arrow_column(values: pd.Series) -> pa.Array:
     try:
         array = pa.array(values, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        array = None
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+        array = None  # OverflowError: an integer beyond 64 bits, which JSON allows and Arrow cannot hold
     if array is None or pa.types.is_nested(array.type):
         array = pa.array(values.map(_cell_text, na_action="ignore"), type=pa.string(), from_pandas=True)
     return array
@@ -459,20 +503,45 @@ def return_freed_memory() -> None:
 # Exports ---------------------------------------------------------------------------------
 
 
-def csv_chunks(loaded: LoadedFrame) -> Iterator[bytes]:
+def csv_chunks(loaded: LoadedFrame, *, raw: bool = False) -> Iterator[bytes]:
     """The table as UTF-8 CSV with a header row, a batch of rows at a time.
 
-    pandas reads it back (`pd.read_csv`) into the same values; with the recorded dtypes
-    (`restore_dtypes`) into an equal frame.
+    Unless `raw`, text that a spreadsheet would run as a formula is neutralised (see
+    neutralise_formula). Raw, pandas reads it back (`pd.read_csv`) into the same values;
+    with the recorded dtypes (`restore_dtypes`) into an equal frame.
     """
     sink = io.BytesIO()
     options = pa_csv.WriteOptions(quoting_style="needed")
     schema = _csv_schema(loaded)
-    with pa_csv.CSVWriter(sink, schema, write_options=options) as writer:
+    written = schema if raw else pa.schema([field.with_name(neutralise_formula(field.name)) for field in schema])
+    with pa_csv.CSVWriter(sink, written, write_options=options) as writer:
         for batch in loaded.batches():
-            writer.write_batch(batch.cast(schema) if schema != batch.schema else batch)
+            columns = [column.cast(field.type) for column, field in zip(batch.columns, schema, strict=True)]
+            if not raw:
+                columns = [_neutralised(column) for column in columns]
+            writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=written))
             yield _drain(sink)
     yield _drain(sink)
+
+
+# OWASP's "CSV injection": a cell starting with one of these is a formula to Excel,
+# LibreOffice and Google Sheets (=HYPERLINK(…), =cmd|…); a leading ' makes it text.
+FORMULA_START = "=+-@\t\r"
+
+
+def neutralise_formula(text: str) -> str:
+    return "'" + text if text[:1] in FORMULA_START and text else text
+
+
+def _neutralised(column: pa.Array) -> pa.Array:
+    """Text cells that start like a formula, prefixed with '; other cells and columns as they are."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return column  # numbers, dates, booleans: a spreadsheet reads -1 as the number it is
+    risky = pc.match_substring_regex(column, "^[=+\\-@\t\r]")
+    if not pc.any(risky).as_py():
+        return column
+    prefixed = pc.binary_join_element_wise(pa.scalar("'", column.type), column, pa.scalar("", column.type))
+    return pc.if_else(risky, prefixed, column)
 
 
 TIMESTAMP_UNITS = ("s", "ms", "us", "ns")

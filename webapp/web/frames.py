@@ -44,7 +44,7 @@ class TableView:
     artifact_id: str
     rows: FramePage
     summary: dict[str, Any] | None
-    source: dict[str, Any] | None
+    source: dict[str, Any] | None  # where an uploaded table came from, as stored with it
 
     @property
     def element_id(self) -> str:
@@ -85,10 +85,10 @@ def _table_args() -> tuple[int, str | None, str]:
     return page, request.args.get("table_sort") or None, request.args.get("table_order") or "asc"
 
 
-def _table_view(loaded: LoadedFrame, source: dict[str, Any] | None = None) -> TableView:
+def _table_view(loaded: LoadedFrame) -> TableView:
     page, sort, order = _table_args()
     rows = get_store().frames.page(loaded, page, TABLE_PAGE_SIZE, sort, order)
-    return TableView(loaded.artifact_id, rows, loaded.summary, source)
+    return TableView(loaded.artifact_id, rows, loaded.summary, loaded.source)
 
 
 def frame_view(artifact: ArtifactOut) -> TableView | None:
@@ -96,8 +96,7 @@ def frame_view(artifact: ArtifactOut) -> TableView | None:
     loaded = get_store().frames.frame_of(artifact)
     if loaded is None:
         return None
-    source = artifact.data.get("source") if isinstance(artifact.data, dict) else None
-    return _table_view(loaded, source if isinstance(source, dict) else None)
+    return _table_view(loaded)
 
 
 bp.add_app_template_global(frame_view, "frame_view")

@@ -139,6 +139,10 @@ def pointer_append(pointer: str, token: Any) -> str:
     return pointer + "/" + str(token).replace("~", "~0").replace("/", "~1")
 
 
+# RFC 6901's array-index, ASCII digits only: str.isdigit() also takes "²" and "٣", which int() refuses.
+ARRAY_INDEX = re.compile(r"0|[1-9][0-9]*")
+
+
 def resolve_pointer(document: Any, pointer: str) -> Any:
     """The value at a JSON pointer ("" is the whole document). Raises LookupError when absent."""
     if pointer == "":
@@ -150,7 +154,7 @@ def resolve_pointer(document: Any, pointer: str) -> Any:
         token = raw.replace("~1", "/").replace("~0", "~")
         if isinstance(value, Mapping) and token in value:
             value = value[token]
-        elif isinstance(value, list) and token.isdigit() and int(token) < len(value):
+        elif isinstance(value, list) and ARRAY_INDEX.fullmatch(token) and int(token) < len(value):
             value = value[int(token)]
         else:
             raise LookupError(f"nothing at {pointer!r}")

@@ -30,6 +30,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from webapp.artifacts import ArtifactIn, ArtifactOut, ArtifactUpdate, MovePreview
 from webapp.artifacts.errors import ArtifactChangedError, ArtifactError, ArtifactNotFoundError, ArtifactValidationError
 from webapp.errors import render_error_page
+from webapp.http import attachment
 from webapp.store import get_store
 from webapp.web import presenters
 from webapp.web.htmx import is_fragment_request
@@ -93,7 +94,6 @@ def _security_headers(response: Response) -> Response:
     if response.mimetype != "text/html" or request.path.startswith("/static/"):
         return response
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.vary.add("HX-Request")  # fragment and page share URLs: caches must keep them apart
     return response
@@ -215,7 +215,7 @@ def artifact_value(artifact_id: str) -> Response:
         suffix = ".json"
     if request.args.get("download") or suffix == ".bin":
         filename = presenters.pointer_filename(str(artifact.id), pointer, suffix)
-        response.headers.set("Content-Disposition", "attachment", filename=filename)
+        attachment(response, filename, fallback=str(artifact.id))
     return response
 
 
