@@ -35,7 +35,6 @@ from .schemas import (
     ArtifactUpdate,
     Cursor,
     Page,
-    model_json,
     parse_ulid,
 )
 
@@ -105,6 +104,22 @@ class MovePreview:
     hierarchy: str
     subtree_size: int  # how many artifacts move: it and all its descendants
     deepest_level: int  # the deepest level in the subtree after the move
+
+
+def _document_node(row: Any, children: list[Any] | None, label_for: Any, hierarchy: str) -> dict[str, Any]:
+    """A tree node, JSON-ready, from a row as subtree_rows reads it (data and times as text)."""
+    artifact_id, parent_id, level, data, created_at, updated_at, *_ = row
+    return {
+        "id": artifact_id,
+        "parent_id": parent_id,
+        "level": level,
+        "data": _json_value(data),
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "level_label": label_for(level),
+        "hierarchy": hierarchy,
+        "children": children,
+    }
 
 
 def normalize_id(value: object) -> str:
@@ -255,24 +270,16 @@ class ArtifactManager:
     def _assemble_tree(self, root_key: str, rows: list[Any]) -> dict[str, Any]:
         if not rows:
             raise ArtifactNotFoundError(root_key)
-        hierarchy, label_for = self.hierarchy.name, self.hierarchy.label_for
         nodes: dict[str, dict[str, Any]] = {}
-        for artifact_id, parent_id, level, data, created_at, updated_at, _depth in rows:
-            node = {
-                "id": artifact_id,
-                "parent_id": parent_id,
-                "level": level,
-                "data": _json_value(data),
-                "created_at": created_at,
-                "updated_at": updated_at,
-                "level_label": label_for(level),
-                "hierarchy": hierarchy,
-                "children": [],
-            }
-            nodes[artifact_id] = node
-            if parent_id in nodes and artifact_id != root_key:
-                nodes[parent_id]["children"].append(node)
+        label_for, name = self.hierarchy.label_for, self.hierarchy.name  # bound once: 10,000 nodes
+        for row in rows:
+            node = _document_node(row, [], label_for, name)
+            nodes[node["id"]] = node
+            if node["parent_id"] in nodes and node["id"] != root_key:
+                nodes[node["parent_id"]]["children"].append(node)
         return nodes[root_key]
+
+
 
     @read_use_case
     def build_tree(self, root_id: object, max_depth: int | None = None) -> ArtifactTreeNode:
@@ -285,7 +292,8 @@ class ArtifactManager:
     def expand_document(self, artifact_id: object) -> dict[str, Any]:
         """The artifact with its ancestors (root first, without children) and all its descendants."""
         tree = self.tree_document(artifact_id)
-        ancestors = [_json_value(model_json(self._node(a))) for a in self.repo.ancestors(tree["id"])]
+        label_for, name = self.hierarchy.label_for, self.hierarchy.name
+        ancestors = [_document_node(row, None, label_for, name) for row in self.repo.ancestor_rows(tree["id"])]
         return {**tree, "ancestors": ancestors}
 
     @read_use_case

@@ -68,17 +68,28 @@ def _subtree_rows_statement(dialect: str, bounded: bool) -> Any:
     )
 
 
-def _ancestors_statement() -> Any:
+def _ancestry() -> Any:
+    """Recursive CTE (id, distance) up from an artifact: its parent at 1, the root furthest."""
     walk = (
         select(Artifact.parent_id.label("id"), literal(1).label("distance"))
         .where(Artifact.id == bindparam("artifact_id"))
         .cte("ancestry", recursive=True)
     )
-    walk = walk.union_all(select(Artifact.parent_id, walk.c.distance + 1).join(walk, Artifact.id == walk.c.id))
+    return walk.union_all(select(Artifact.parent_id, walk.c.distance + 1).join(walk, Artifact.id == walk.c.id))
+
+
+def _ancestors_statement() -> Any:
+    walk = _ancestry()
     return select(*COLUMNS).join(walk, Artifact.id == walk.c.id).order_by(walk.c.distance.desc())
 
 
 _ANCESTORS = _ancestors_statement()
+
+
+@cache
+def _ancestor_rows_statement(dialect: str) -> Any:
+    walk = _ancestry()
+    return _list_columns(dialect).join(walk, Artifact.id == walk.c.id).order_by(walk.c.distance.desc())
 
 
 def _pending(*where: Any) -> Any:
@@ -380,6 +391,12 @@ class ArtifactRepository:
         """The chain of ancestors of an artifact, root first (excluding the artifact), as
         rows with the artifact's attributes."""
         return list(self.session.connection().execute(_ANCESTORS, {"artifact_id": artifact_id}))
+
+    def ancestor_rows(self, artifact_id: str) -> list[Row[Any]]:
+        """ancestors() as subtree_rows reads its rows: data as JSON text, timestamps as ISO text."""
+        connection = self.session.connection()
+        statement = _ancestor_rows_statement(connection.dialect.name)
+        return list(connection.execute(statement, {"artifact_id": artifact_id}))
 
     def is_descendant_or_self(self, candidate_id: str, artifact_id: str) -> bool:
         """True when `candidate_id` is `artifact_id` or lies in its subtree."""
