@@ -42,6 +42,7 @@ from bench_core import start_gunicorn  # noqa: E402
 
 from webapp import create_app  # noqa: E402
 from webapp.artifacts import Artifact, Base  # noqa: E402
+import webapp.frames  # noqa: E402,F401  (its table joins Base.metadata, so drop_all empties it too)
 from webapp.artifacts.database import engine_options  # noqa: E402
 from webapp.artifacts.models import ArtifactLevelCount  # noqa: E402
 from webapp.artifacts.schemas import Cursor  # noqa: E402

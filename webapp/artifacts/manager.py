@@ -291,9 +291,13 @@ class ArtifactManager:
     @read_use_case
     def expand_document(self, artifact_id: object) -> dict[str, Any]:
         """The artifact with its ancestors (root first, without children) and all its descendants."""
-        tree = self.tree_document(artifact_id)
+        key = normalize_id(artifact_id)
+        rows = self.repo.expansion_rows(key)
+        first = next((number for number, row in enumerate(rows) if row.depth >= 0), len(rows))
         label_for, name = self.hierarchy.label_for, self.hierarchy.name
-        ancestors = [_document_node(row, None, label_for, name) for row in self.repo.ancestor_rows(tree["id"])]
+        with _collector_paused():
+            tree = self._assemble_tree(key, rows[first:])
+            ancestors = [_document_node(row, None, label_for, name) for row in rows[:first]]
         return {**tree, "ancestors": ancestors}
 
     @read_use_case

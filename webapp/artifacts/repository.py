@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, Row, Text, bindparam, cast, delete, func, insert, literal, select, update
+from sqlalchemy import Integer, Row, Text, bindparam, cast, delete, func, insert, literal, literal_column, select, union_all, update
 from sqlalchemy.orm import Session
 
 from .models import Artifact, ArtifactCountDelta, ArtifactLevelCount
@@ -87,9 +87,14 @@ _ANCESTORS = _ancestors_statement()
 
 
 @cache
-def _ancestor_rows_statement(dialect: str) -> Any:
-    walk = _ancestry()
-    return _list_columns(dialect).join(walk, Artifact.id == walk.c.id).order_by(walk.c.distance.desc())
+def _expansion_rows_statement(dialect: str) -> Any:
+    """The subtree under an artifact (depth 0, 1, …) and its ancestors (depth -1 for the parent,
+    …), in one statement: one round trip for $expand."""
+    down, up = _walk_down(False), _ancestry()
+    descendants = _list_columns(dialect).add_columns(down.c.depth).join(down, Artifact.id == down.c.id)
+    ancestors = _list_columns(dialect).add_columns((-up.c.distance).label("depth")).join(up, Artifact.id == up.c.id)
+    # By position: SQLite orders a compound select only by its result columns (7: depth, 1: id).
+    return union_all(descendants, ancestors).order_by(literal_column("7"), literal_column("1"))
 
 
 def _pending(*where: Any) -> Any:
@@ -392,11 +397,12 @@ class ArtifactRepository:
         rows with the artifact's attributes."""
         return list(self.session.connection().execute(_ANCESTORS, {"artifact_id": artifact_id}))
 
-    def ancestor_rows(self, artifact_id: str) -> list[Row[Any]]:
-        """ancestors() as subtree_rows reads its rows: data as JSON text, timestamps as ISO text."""
+    def expansion_rows(self, artifact_id: str) -> Sequence[Row[Any]]:
+        """subtree_rows(artifact_id), preceded by the artifact's ancestors, root first, at
+        negative depths (-1 is the parent), in ONE query."""
         connection = self.session.connection()
-        statement = _ancestor_rows_statement(connection.dialect.name)
-        return list(connection.execute(statement, {"artifact_id": artifact_id}))
+        statement = _expansion_rows_statement(connection.dialect.name)
+        return connection.execute(statement, {"root_id": artifact_id, "artifact_id": artifact_id}).all()
 
     def is_descendant_or_self(self, candidate_id: str, artifact_id: str) -> bool:
         """True when `candidate_id` is `artifact_id` or lies in its subtree."""
