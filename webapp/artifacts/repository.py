@@ -54,15 +54,8 @@ def _subtree_rows_statement(dialect: str, bounded: bool) -> Any:
     than running it for a small subtree (the $expand of a leaf)."""
     walk = _walk_down(bounded)
     return (
-        select(
-            Artifact.id,
-            Artifact.parent_id,
-            Artifact.level,
-            cast(Artifact.data, Text).label("data"),
-            _iso_text(Artifact.created_at, dialect).label("created_at"),
-            _iso_text(Artifact.updated_at, dialect).label("updated_at"),
-            walk.c.depth,
-        )
+        _list_columns(dialect)
+        .add_columns(walk.c.depth)
         .join(walk, Artifact.id == walk.c.id)
         .order_by(walk.c.depth, Artifact.id)
     )
