@@ -16,7 +16,7 @@ from typing import Any
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session, sessionmaker
 
-from webapp.artifacts import ArtifactManager, ArtifactRepository, Base, Policy
+from webapp.artifacts import ANONYMOUS, Actor, ArtifactManager, ArtifactRepository, Base, Policy
 from webapp.artifacts.database import open_engine
 from webapp.extensions import db
 from webapp.frames import FrameCache, FrameRepository, FrameService
@@ -29,9 +29,12 @@ class Store:
     own (`frames`, …) reaches it only through its public use cases.
     """
 
-    def __init__(self, session: Session, policy: Policy, *, frame_cache: FrameCache | None = None) -> None:
+    def __init__(
+        self, session: Session, policy: Policy, *, frame_cache: FrameCache | None = None, actor: Actor = ANONYMOUS
+    ) -> None:
         self.session = session
         self.policy = policy
+        self.actor = actor  # who this Store's changes are attributed to
         self.artifacts = ArtifactManager(ArtifactRepository(session), policy=policy)
         self.frames = FrameService(FrameRepository(session), self.artifacts, frame_cache)
 
@@ -73,5 +76,10 @@ def get_store() -> Store:
     """The request's (or CLI command's) Store, built on first use around Flask-SQLAlchemy's session."""
     if "store" not in g:
         extensions = current_app.extensions
-        g.store = Store(db.session(), extensions["store_policy"], frame_cache=extensions["frame_cache"])
+        g.store = Store(
+            db.session(),
+            extensions["store_policy"],
+            frame_cache=extensions["frame_cache"],
+            actor=g.get("actor", ANONYMOUS),  # set by authentication before the view runs
+        )
     return g.store

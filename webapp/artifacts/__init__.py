@@ -5,6 +5,7 @@
     root = manager.save(ArtifactIn(data={"experiment": "v1"}))
 """
 
+from .actor import ANONYMOUS, Actor
 from .database import open_session
 from .errors import (
     ArtifactChangedError,
@@ -37,6 +38,8 @@ from .schemas import (
 )
 
 __all__ = [
+    "ANONYMOUS",
+    "Actor",
     "DEFAULT_HIERARCHY",
     "Artifact",
     "ArtifactChangedError",
