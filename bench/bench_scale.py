@@ -82,11 +82,13 @@ def seed(url: str, size: int) -> dict[str, Any]:
             stamp = now + r / 1000
             root = str(ULID.from_timestamp(stamp))
             created = datetime.fromtimestamp(stamp, UTC)
-            rows.append({"id": root, "parent_id": None, "level": 0, "created_at": created, "updated_at": created,
+            rows.append({"id": root, "parent_id": None, "level": 0, "hierarchy": "ml_pipeline", "root_id": root,
+                         "created_at": created, "updated_at": created,
                          "data": {"experiment_name": f"experiment {r}", "owner": "bench"}})
             for c in range(CHILDREN):
                 leaf = str(ULID.from_timestamp(stamp))
-                rows.append({"id": leaf, "parent_id": root, "level": 1, "created_at": created, "updated_at": created,
+                rows.append({"id": leaf, "parent_id": root, "level": 1, "hierarchy": "ml_pipeline", "root_id": root,
+                             "created_at": created, "updated_at": created,
                              "data": {"model_type": "Ridge", "alpha": c / 10, "metrics": {"rmse": 0.1 * c}}})
             if r % 1000 == 0:
                 roots.append(root)

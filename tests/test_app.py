@@ -104,7 +104,7 @@ def test_migration_0003_fills_the_counts_of_a_database_at_0002(app_config):
             )
         db.session.commit()
         upgrade(directory=str(MIGRATIONS))
-        assert schema_revision() == "0004"  # the latest
+        assert schema_revision() == ScriptDirectory(str(MIGRATIONS)).get_current_head()
         manager = get_store().artifacts
         assert manager.count() == 6
         assert manager.list_page(roots_only=True).total == 2
@@ -112,6 +112,14 @@ def test_migration_0003_fills_the_counts_of_a_database_at_0002(app_config):
         assert manager.child_counts(["01K00000000000000000000000", "01K00000000000000000000010"]) == {
             "01K00000000000000000000000": 3, "01K00000000000000000000010": 1,
         }
+        # 0005: every tree joined the default hierarchy, each artifact knows its root.
+        places = {row.id: (row.hierarchy, row.root_id) for row in db.session.execute(
+            text("SELECT id, hierarchy, root_id FROM artifacts"))}
+        assert places["01K00000000000000000000020"] == ("ml_pipeline", "01K00000000000000000000000")
+        assert places["01K00000000000000000000001"] == ("ml_pipeline", "01K00000000000000000000001")
+        assert {hierarchy for hierarchy, _ in places.values()} == {"ml_pipeline"}
+        assert manager.get("01K00000000000000000000020").level_label == "predictions"
+        assert manager.count("ml_pipeline") == 6
         # ... and from now on the triggers keep them.
         manager.create(ArtifactIn(parent_id="01K00000000000000000000001", data={}))
         assert manager.count() == 7 and manager.list_page(level=1).total == 4
@@ -153,9 +161,9 @@ def test_migration_0004_records_the_provenance_that_still_matches_the_stored_fil
 
 
 def test_a_database_made_by_create_all_is_upgraded_without_adding_a_column_twice(app):
-    upgrade_schema(app)  # conftest's create_all() made artifact_frames.source: stamped 0002, 0004 skips it
+    upgrade_schema(app)  # conftest's create_all() made artifact_counts: stamped 0005, nothing runs twice
     with app.app_context():
-        assert schema_revision() == ScriptDirectory(str(MIGRATIONS)).get_current_head() == "0004"
+        assert schema_revision() == ScriptDirectory(str(MIGRATIONS)).get_current_head() == "0005"
         db.engine.dispose()
 
 
@@ -177,14 +185,20 @@ def test_foreign_keys_are_enforced_on_sqlite(app):
 def test_seed_demo_adds_the_spec_examples(app, runner, manager):
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
-    assert "Seeded 7 artifacts" in result.output
+    assert "Seeded 11 artifacts" in result.output
     roots, total = manager.find_paginated(1, 50, roots_only=True)
-    assert total == 2
-    names = {r.data.get("experiment_name") or r.data.get("name") for r in roots}
-    assert names == {"weather_forecast", "API Documentation"}
+    assert total == 3
+    names = {r.hierarchy: r.data.get("experiment_name") or r.data.get("name") for r in roots}
+    assert names == {"ml_pipeline": "weather_forecast", "document_versions": "API Documentation", "datasets": "customer_data"}
     documents = next(r for r in roots if r.data.get("name") == "API Documentation")
     tree = manager.build_tree(documents.id)
     assert [v.data["version"] for v in tree.children[0].children] == ["1.0", "1.1"]
+    assert [tree.level_label, tree.children[0].level_label, tree.children[0].children[0].level_label] == [
+        "project", "document", "version"]
+    dataset = next(r for r in roots if r.hierarchy == "datasets")
+    partitions = manager.build_tree(dataset.id).children[0].children
+    assert {(p.data["partition"], p.level_label, p.hierarchy) for p in partitions} == {
+        ("train", "partition", "datasets"), ("test", "partition", "datasets")}
 
 
 def test_init_db_reports_the_database(runner):

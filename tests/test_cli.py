@@ -27,10 +27,12 @@ def test_stats_prints_levels_trees_and_sizes(runner, make_artifact):
     assert result.exit_code == 0
     lines = result.output.splitlines()
     assert re.match(r"Database   \S+ \(\d+(\.\d)? (B|KB|MB|GB)\)$", lines[0])
-    assert lines[1] == "Hierarchy  ml_pipeline: 3 artifacts in 1 tree"
-    assert [line.split() for line in lines[2:5]] == [
+    assert lines[1] == "Artifacts  3 artifacts in 1 tree"
+    assert lines[2] == "Hierarchy  ml_pipeline (default): 3 artifacts in 1 tree"
+    assert [line.split() for line in lines[3:6]] == [
         ["level", "0", "experiment", "1"], ["level", "1", "model", "1"], ["level", "2", "predictions", "1"],
     ]
+    assert lines[6:8] == ["Hierarchy  document_versions: 0 artifacts in 0 trees", "Hierarchy  datasets: 0 artifacts in 0 trees"]
     assert f"  {root.id}  3 artifacts, 2 levels below the root" in lines
     assert "Largest artifacts (JSON data)" in lines
     assert lines[-1].startswith("Tables     artifacts 3")
@@ -163,8 +165,11 @@ def test_commands_run_from_the_shell(tmp_path):
 
     assert flask("seed-demo").returncode == 0
     stats = flask("stats")
-    assert stats.returncode == 0 and "Hierarchy  ml_pipeline: 7 artifacts in 2 trees" in stats.stdout
+    assert stats.returncode == 0 and "Artifacts  11 artifacts in 3 trees" in stats.stdout
+    for line in ("Hierarchy  ml_pipeline (default): 3 artifacts in 1 tree",
+                 "Hierarchy  document_versions: 4 artifacts in 1 tree", "Hierarchy  datasets: 4 artifacts in 1 tree"):
+        assert line in stats.stdout
     backup = flask("backup", str(tmp_path / "copy.sqlite"))
-    assert backup.returncode == 0 and "7 artifacts" in backup.stdout
+    assert backup.returncode == 0 and "11 artifacts" in backup.stdout
     refused = flask("backup", str(tmp_path / "copy.sqlite"))
     assert refused.returncode == 1 and "already exists" in refused.stderr

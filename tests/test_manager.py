@@ -20,6 +20,7 @@ from webapp.artifacts import (
     ArtifactNotFoundError,
     ArtifactRepository,
     ArtifactUpdate,
+    Hierarchies,
     HierarchyDepthError,
     InvalidULIDError,
     open_session,
@@ -229,7 +230,7 @@ def test_move_preview_refuses_what_move_refuses(manager, make_artifact):
         manager.move_preview(a.id, str(ULID()))
     with pytest.raises(ArtifactNotFoundError):
         manager.move_preview(str(ULID()), None)
-    limited = ArtifactManager(manager.repo, hierarchy=ArtifactHierarchy(name="docs", max_depth=2))
+    limited = ArtifactManager(manager.repo, hierarchy=ArtifactHierarchy(name="ml_pipeline", max_depth=2))  # the trees' own
     with pytest.raises(HierarchyDepthError):
         limited.move_preview(a.id, make_artifact().id)
 
@@ -386,9 +387,10 @@ def test_building_a_tree_leaves_the_garbage_collector_as_it_found_it(manager, ma
     make_artifact(parent=root)
     assert gc.isenabled()
     seen = []
-    label_for = manager.hierarchy.label_for
-    manager.policy = replace(manager.policy, hierarchy=manager.hierarchy.model_copy())
-    object.__setattr__(manager.hierarchy, "label_for", lambda level: seen.append(gc.isenabled()) or label_for(level))
+    spy = Hierarchies(manager.hierarchies.values(), manager.hierarchies.default_name)
+    label_for = spy.label_for
+    spy.label_for = lambda name, level: seen.append(gc.isenabled()) or label_for(name, level)  # type: ignore[method-assign]
+    manager.policy = replace(manager.policy, hierarchies=spy)
     manager.build_tree(root.id)
     assert seen == [False, False] and gc.isenabled()
     with pytest.raises(ArtifactNotFoundError):

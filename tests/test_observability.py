@@ -116,11 +116,11 @@ def test_latency_is_a_histogram_by_endpoint_and_method(client, make_artifact):
 
 
 def test_artifacts_are_counted_by_level_when_scraped(client, make_artifact):
-    def by_level() -> dict[tuple[str, str], float]:
+    def by_level(hierarchy: str = "ml_pipeline") -> dict[tuple[str, str], float]:
         return {
             (dict(key)["level"], dict(key)["label"]): count
             for (name, key), count in scrape(client).items()
-            if name == "artifact_store_artifacts"
+            if name == "artifact_store_artifacts" and dict(key)["hierarchy"] == hierarchy
         }
 
     assert by_level() == {("0", "experiment"): 0, ("1", "model"): 0, ("2", "predictions"): 0}
@@ -130,6 +130,8 @@ def test_artifacts_are_counted_by_level_when_scraped(client, make_artifact):
         predictions = make_artifact(models[0], name=f"p{n}")
     make_artifact(predictions, name="deeper than any label")
     assert by_level() == {("0", "experiment"): 1, ("1", "model"): 2, ("2", "predictions"): 3, ("3", "level_3"): 1}
+    client.post("/api/v1/artifacts", json={"data": {"name": "d"}, "hierarchy": "datasets"})
+    assert by_level("datasets") == {("0", "dataset"): 1, ("1", "version"): 0, ("2", "partition"): 0}
 
 
 def test_database_errors_are_counted_by_kind():

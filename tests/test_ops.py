@@ -57,6 +57,8 @@ def test_stats_count_levels_trees_and_the_largest(store, engine, hierarchy, make
 
     assert (stats.hierarchy, stats.total, stats.trees) == ("ml_pipeline", 6, 2)
     assert stats.by_level == [(0, "experiment", 2), (1, "model", 2), (2, "predictions", 2)]
+    assert [(h.name, h.trees, h.total) for h in stats.by_hierarchy] == [
+        ("ml_pipeline", 2, 6), ("document_versions", 0, 0), ("datasets", 0, 0)]
     assert stats.largest_trees == [(str(experiment.id), 5, 2), (str(big.id), 1, 0)]
     assert stats.largest_artifacts[0][:2] == (str(big.id), 0) and stats.largest_artifacts[0][2] > 5000
     assert len(stats.largest_artifacts) == 3
@@ -242,7 +244,7 @@ def test_import_obeys_the_hierarchy_depth_and_rolls_back_everything(app_config, 
     before = ids(manager)
     shallow = ArtifactHierarchy(name="ml_pipeline", max_depth=2)  # levels 0 and 1 only
     with pytest.raises(ops.OpsError, match="Nothing was imported: Hierarchy 'ml_pipeline' allows levels 0 to 1"):
-        ops.import_subtree(with_policy(store, hierarchy=shallow), document)  # the experiment and model fit; predictions do not
+        ops.import_subtree(with_policy(store, hierarchies=store.policy.hierarchies.with_hierarchy(shallow)), document)  # the experiment and model fit; predictions do not
     assert ids(manager) == before
 
 

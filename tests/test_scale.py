@@ -15,7 +15,7 @@ from tests.support.trees import backdate
 from tests.support.writers import close, in_slow_transaction, two_managers
 from webapp import ops
 from webapp.artifacts import Artifact, ArtifactIn, ArtifactManager
-from webapp.artifacts.models import ArtifactLevelCount
+from webapp.artifacts.models import ArtifactCount
 from webapp.artifacts.schemas import Cursor
 
 
@@ -28,10 +28,16 @@ def assert_counts_exact(manager: ArtifactManager) -> None:
     )
     kept = dict(session.execute(select(Artifact.id, Artifact.child_count)).all())
     assert kept == {artifact_id: children.get(artifact_id, 0) for artifact_id in kept}
-    levels = dict(session.execute(select(Artifact.level, func.count()).group_by(Artifact.level)).all())
-    stored = {level: n for level, n in session.execute(select(ArtifactLevelCount.level, ArtifactLevelCount.artifacts)) if n}
-    assert stored == levels
+    by_place = select(Artifact.hierarchy, Artifact.level, func.count()).group_by(Artifact.hierarchy, Artifact.level)
+    places = {(h, level): n for h, level, n in session.execute(by_place)}
+    stored = {(h, level): n for h, level, n in session.execute(select(ArtifactCount.hierarchy, ArtifactCount.level, ArtifactCount.artifacts)) if n}
+    assert stored == places
+    levels: dict[int, int] = {}
+    for (_, level), n in places.items():
+        levels[level] = levels.get(level, 0) + n
     assert manager.count() == sum(levels.values())
+    for hierarchy in {h for h, _ in places}:
+        assert manager.count(hierarchy) == sum(n for (h, _), n in places.items() if h == hierarchy)
     assert manager.list_page(roots_only=True).total == levels.get(0, 0)
 
 
@@ -112,13 +118,14 @@ def test_counts_survive_a_write_that_is_rolled_back(manager, forest):
 
 def test_bulk_inserts_in_one_statement_keep_the_counts(manager):
     """A script's executemany (the benchmark's seeding) goes through the triggers too."""
-    rows = [{"id": f"01K0000000000000000000{r:02d}00", "parent_id": None, "level": 0} for r in range(3)]
-    rows += [{"id": f"01K0000000000000000000{r:02d}{c:02d}", "parent_id": f"01K0000000000000000000{r:02d}00", "level": 1}
-             for r in range(3) for c in range(1, 10)]
+    rows = [{"id": f"01K0000000000000000000{r:02d}00", "parent_id": None, "level": 0, "root_id": f"01K0000000000000000000{r:02d}00"}
+            for r in range(3)]
+    rows += [{"id": f"01K0000000000000000000{r:02d}{c:02d}", "parent_id": f"01K0000000000000000000{r:02d}00", "level": 1,
+              "root_id": f"01K0000000000000000000{r:02d}00"} for r in range(3) for c in range(1, 10)]
     now = "2025-01-01 00:00:00"
     manager.session.execute(
-        text("INSERT INTO artifacts (id, parent_id, level, data, created_at, updated_at) "
-             "VALUES (:id, :parent_id, :level, '{}', :now, :now)"),
+        text("INSERT INTO artifacts (id, parent_id, level, hierarchy, root_id, data, created_at, updated_at) "
+             "VALUES (:id, :parent_id, :level, 'ml_pipeline', :root_id, '{}', :now, :now)"),
         [{**row, "now": now} for row in rows],
     )
     manager.session.commit()

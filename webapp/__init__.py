@@ -16,6 +16,7 @@ from webapp.config import (
     check_secret_key,
     environment_name,
     from_environment,
+    load_hierarchies,
     load_secret_key,
 )
 from webapp.artifacts.database import engine_options
@@ -40,6 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_secret_key(Path(app.instance_path), app.config["ENV_NAME"])
     check_secret_key(app.config["SECRET_KEY"], app.config["ENV_NAME"])
+    app.config["ARTIFACT_HIERARCHIES"] = load_hierarchies(app.config.get("ARTIFACT_HIERARCHIES"), Path(app.instance_path))
     trusted_hops = {header.lower(): app.config[f"PROXY_FIX_{header}"] for header in PROXY_HEADERS}
     if any(trusted_hops.values()):  # trust X-Forwarded-* only when told a proxy sets them
         app.wsgi_app = ProxyFix(app.wsgi_app, **trusted_hops)  # type: ignore[method-assign]

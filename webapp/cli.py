@@ -15,9 +15,10 @@ from webapp.store import get_store
 
 
 def seed_examples(manager: ArtifactManager) -> dict[str, int]:
-    """The spec's ML-lineage and document-versioning examples; returns counts by tree."""
+    """The spec's examples, each tree in its own hierarchy: ML lineage (ml_pipeline), document
+    versions (document_versions) and dataset versions (datasets). Returns artifacts by hierarchy."""
     experiment = manager.save(
-        ArtifactIn(data={"experiment_name": "weather_forecast", "started_at": "2025-10-18T10:00:00Z"})
+        ArtifactIn(data={"experiment_name": "weather_forecast", "started_at": "2025-10-18T10:00:00Z"}, hierarchy="ml_pipeline")
     )
     model = manager.save(
         ArtifactIn(
@@ -31,11 +32,16 @@ def seed_examples(manager: ArtifactManager) -> dict[str, int]:
     )
     manager.save(ArtifactIn(parent_id=model.id, data={"prediction_date": "2025-10-20", "num_predictions": 1000}))
 
-    project = manager.save(ArtifactIn(data={"name": "API Documentation"}))
+    project = manager.save(ArtifactIn(data={"name": "API Documentation"}, hierarchy="document_versions"))
     doc = manager.save(ArtifactIn(parent_id=project.id, data={"title": "Authentication Guide"}))
     manager.save(ArtifactIn(parent_id=doc.id, data={"version": "1.0", "content": "..."}))
     manager.save(ArtifactIn(parent_id=doc.id, data={"version": "1.1", "content": "..."}))
-    return {"ml_lineage": 3, "documents": 4}
+
+    dataset = manager.save(ArtifactIn(data={"name": "customer_data"}, hierarchy="datasets"))
+    version = manager.save(ArtifactIn(parent_id=dataset.id, data={"version": "2025-10", "rows": 1000000}))
+    manager.save(ArtifactIn(parent_id=version.id, data={"partition": "train", "rows": 800000}))
+    manager.save(ArtifactIn(parent_id=version.id, data={"partition": "test", "rows": 200000}))
+    return {"ml_pipeline": 3, "document_versions": 4, "datasets": 4}
 
 
 def register_commands(app: Flask) -> None:
@@ -47,12 +53,13 @@ def register_commands(app: Flask) -> None:
 
     @app.cli.command("seed-demo")
     def seed_demo() -> None:
-        """Add the spec's example trees (ML lineage, document versions)."""
+        """Add the spec's example trees, one in each of its three hierarchies."""
         upgrade_schema(app)
         counts = seed_examples(get_store().artifacts)
         click.echo(
-            "Seeded {} artifacts: an ML lineage (experiment → model → predictions) "
-            "and a documentation project (project → document → 2 versions).".format(sum(counts.values()))
+            "Seeded {} artifacts: an ML lineage (ml_pipeline: experiment → model → predictions), "
+            "a documentation project (document_versions: project → document → 2 versions) and a "
+            "dataset (datasets: dataset → version → 2 partitions).".format(sum(counts.values()))
         )
 
     register_ops_commands(app)
@@ -82,9 +89,12 @@ def register_ops_commands(app: Flask) -> None:
         """Counts per level and per tree, the largest artifacts, the database's size."""
         stats = ops.collect_stats(get_store(), top=top)
         click.echo(f"Database   {stats.database} ({human_bytes(stats.database_bytes)})")
-        click.echo(f"Hierarchy  {stats.hierarchy}: {plural(stats.total, 'artifact')} in {plural(stats.trees, 'tree')}")
-        for level, label, count in stats.by_level:
-            click.echo(f"  level {level:<3} {label:<20} {count:>10}")
+        click.echo(f"Artifacts  {plural(stats.total, 'artifact')} in {plural(stats.trees, 'tree')}")
+        for hierarchy in stats.by_hierarchy:
+            default = " (default)" if hierarchy.name == stats.hierarchy else ""
+            click.echo(f"Hierarchy  {hierarchy.name}{default}: {plural(hierarchy.total, 'artifact')} in {plural(hierarchy.trees, 'tree')}")
+            for level, label, count in hierarchy.by_level:
+                click.echo(f"  level {level:<3} {label:<20} {count:>10}")
         if stats.largest_trees:
             click.echo("Largest trees")
             for root_id, count, depth in stats.largest_trees:

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from webapp.artifacts.database import database_url
+from webapp.artifacts.hierarchy import ArtifactHierarchy, declared_hierarchies
 from webapp.artifacts.policy import Policy
+from webapp.artifacts.schemas import loads_strict
 
 
 def _int(name: str, default: int) -> int:
@@ -64,8 +66,11 @@ def from_environment() -> dict[str, Any]:
         # A relative sqlite path resolves inside instance/ (Flask-SQLAlchemy 3).
         "SQLALCHEMY_DATABASE_URI": database_url(os.environ.get("DATABASE_URL", "sqlite:///artifacts.db")),
         "ARTIFACT_HIERARCHY": os.environ.get("ARTIFACT_HIERARCHY", "ml_pipeline"),
-        "ARTIFACT_LEVEL_LABELS": _labels(os.environ.get("ARTIFACT_LEVEL_LABELS"))
-        or {0: "experiment", 1: "model", 2: "predictions"},
+        # Hierarchies beyond (or replacing) the spec's three: JSON, or a JSON file's path;
+        # unset: instance/hierarchies.json when it exists (see load_hierarchies).
+        "ARTIFACT_HIERARCHIES": os.environ.get("ARTIFACT_HIERARCHIES") or None,
+        # Change the default hierarchy's labels and depth (None: as declared).
+        "ARTIFACT_LEVEL_LABELS": _labels(os.environ.get("ARTIFACT_LEVEL_LABELS")),
         "ARTIFACT_MAX_DEPTH": _int("ARTIFACT_MAX_DEPTH", 0) or None,
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 64 * 1024 * 1024),
         "MAX_JSON_DEPTH": _int("MAX_JSON_DEPTH", Policy.max_json_depth),
@@ -77,6 +82,36 @@ def from_environment() -> dict[str, Any]:
         # Behind a reverse proxy: how many proxies set each X-Forwarded-* header (0 = ignore it).
         **{f"PROXY_FIX_{header}": _int(f"PROXY_FIX_{header}", 0) for header in PROXY_HEADERS},
     }
+
+
+HIERARCHIES_FILE = "hierarchies.json"
+
+
+def load_hierarchies(value: Any, instance: Path) -> list[ArtifactHierarchy]:
+    """The hierarchies ARTIFACT_HIERARCHIES declares: JSON text (a list), the path of a JSON
+    file holding one, or already a list (of declarations or ArtifactHierarchy objects);
+    None: instance/hierarchies.json if there is one. RuntimeError, at start, for anything
+    wrong: a typo must not silently leave a hierarchy undeclared."""
+    source = "ARTIFACT_HIERARCHIES"
+    if value is None:
+        path = instance / HIERARCHIES_FILE
+        if not path.is_file():
+            return []
+        value, source = path, str(path)
+    if isinstance(value, (str, Path)) and not str(value).lstrip().startswith(("[", "{")):
+        path = Path(value)
+        source = str(path)
+        try:
+            value = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise RuntimeError(f"ARTIFACT_HIERARCHIES: cannot read {path}: {error.strerror}") from None
+    try:
+        declarations = loads_strict(value) if isinstance(value, (str, Path)) else value
+        if isinstance(declarations, list) and all(isinstance(h, ArtifactHierarchy) for h in declarations):
+            return list(declarations)
+        return declared_hierarchies(declarations)
+    except ValueError as error:
+        raise RuntimeError(f"{source}: {error} (see docs/configuration.md#hierarchies)") from None
 
 
 MIN_SECRET_KEY_LENGTH = 32

@@ -205,24 +205,27 @@ class ArtifactsByLevel:
     """
 
     name = PREFIX + "artifacts"
-    documentation = "Artifacts stored, by level (0 = roots) and the hierarchy's label for it."
+    documentation = "Artifacts stored, by hierarchy, level (0 = roots) and the hierarchy's label for it."
+    labels = ["hierarchy", "level", "label"]
 
     def describe(self) -> list[GaugeMetricFamily]:
-        return [GaugeMetricFamily(self.name, self.documentation, labels=["level", "label"])]
+        return [GaugeMetricFamily(self.name, self.documentation, labels=self.labels)]
 
     def collect(self) -> list[GaugeMetricFamily]:
         try:
-            counts = get_store().artifacts.count_by_level()
+            counts = get_store().artifacts.count_by_hierarchy()
         except SQLAlchemyError as error:
             db.session.rollback()
             count_database_error(error)
             log.warning("artifacts by level not counted, the database failed: %s", error)
             return []
-        hierarchy = get_store().policy.hierarchy
-        family = GaugeMetricFamily(self.name, self.documentation, labels=["level", "label"])
-        # Declared levels are always there, at 0 when empty: "none yet" is not "not reported".
-        for level in sorted(set(hierarchy.level_labels) | set(counts)):
-            family.add_metric([str(level), hierarchy.label_for(level)], counts.get(level, 0))
+        hierarchies = get_store().policy.hierarchies
+        family = GaugeMetricFamily(self.name, self.documentation, labels=self.labels)
+        for name in [*hierarchies, *sorted(set(counts) - set(hierarchies))]:
+            # Declared levels are always there, at 0 when empty: "none yet" is not "not reported".
+            stored = counts.get(name, {})
+            for level in sorted(set(hierarchies.of(name).level_labels) | set(stored)):
+                family.add_metric([name, str(level), hierarchies.label_for(name, level)], stored.get(level, 0))
         return [family]
 
 

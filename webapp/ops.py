@@ -48,11 +48,20 @@ class OpsError(Exception):
 
 
 @dataclass
+class HierarchyStats:
+    name: str
+    trees: int
+    total: int
+    by_level: list[tuple[int, str, int]]  # (level, label, count)
+
+
+@dataclass
 class Stats:
-    hierarchy: str
+    hierarchy: str  # the default one
     total: int
     trees: int
-    by_level: list[tuple[int, str, int]]  # (level, label, count)
+    by_level: list[tuple[int, str, int]]  # (level, label of the default hierarchy, count), all hierarchies together
+    by_hierarchy: list[HierarchyStats]  # those declared, then any others trees name
     largest_trees: list[tuple[str, int, int]]  # (root id, artifacts, levels below the root)
     largest_artifacts: list[tuple[str, int, int]]  # (id, level, bytes of JSON data)
     tables: dict[str, int]  # row count of each table the app owns
@@ -61,13 +70,24 @@ class Stats:
 
 
 def collect_stats(store: Store, top: int = 5) -> Stats:
-    """Counts per level and per tree, the biggest artifacts and the database's size on disk."""
+    """Counts per hierarchy, level and tree, the biggest artifacts and the database's size on disk."""
     data_bytes = func.length(cast(Artifact.data, Text))
     hierarchy, session = store.policy.hierarchy, store.session
     engine = session.get_bind()
     with store.reading():
         by_level = [
             (level, hierarchy.label_for(level), count) for level, count in store.artifacts.count_by_level().items()
+        ]
+        counted = store.artifacts.count_by_hierarchy()
+        hierarchies = store.policy.hierarchies
+        by_hierarchy = [
+            HierarchyStats(
+                name,
+                trees=counted.get(name, {}).get(0, 0),
+                total=sum(counted.get(name, {}).values()),
+                by_level=[(level, hierarchies.label_for(name, level), n) for level, n in counted.get(name, {}).items()],
+            )
+            for name in [*hierarchies, *sorted(set(counted) - set(hierarchies))]
         ]
         largest = session.execute(
             select(Artifact.id, Artifact.level, data_bytes).order_by(data_bytes.desc(), Artifact.id).limit(top)
@@ -83,6 +103,7 @@ def collect_stats(store: Store, top: int = 5) -> Stats:
             total=sum(count for _, _, count in by_level),
             trees=next((count for level, _, count in by_level if level == 0), 0),
             by_level=by_level,
+            by_hierarchy=by_hierarchy,
             largest_trees=_largest_trees(session, top),
             largest_artifacts=[(id_, level, size or 0) for id_, level, size in largest],
             tables=tables,
@@ -214,8 +235,8 @@ def _backup_postgres(engine: Engine, destination: Path) -> BackupResult:
 def export_subtree(store: Store, root_id: str) -> dict[str, Any]:
     """The artifact `root_id` and all its descendants as an export document.
 
-    Artifacts are listed parents first, each with id, parent_id, level, data and its
-    timestamps; `extras` holds the payloads each feature keeps beside them (Store.extras).
+    Artifacts are listed parents first, each with id, parent_id, level, hierarchy, data and
+    its timestamps; `extras` holds the payloads each feature keeps beside them (Store.extras).
     Read in one transaction, so the subtree is a consistent snapshot. Raises OpsError when the
     root does not exist.
     """
@@ -229,11 +250,12 @@ def export_subtree(store: Store, root_id: str) -> dict[str, Any]:
                 "id": artifact_id,
                 "parent_id": parent_id,
                 "level": level,
+                "hierarchy": hierarchy,
                 "data": json.loads(data),
                 "created_at": created_at,
                 "updated_at": updated_at,
             }
-            for artifact_id, parent_id, level, data, created_at, updated_at, _depth in rows
+            for artifact_id, parent_id, level, data, created_at, updated_at, hierarchy, _depth in rows
         ]
         ids = [artifact["id"] for artifact in artifacts]
         extras = {
@@ -244,6 +266,7 @@ def export_subtree(store: Store, root_id: str) -> dict[str, Any]:
         "version": EXPORT_VERSION,
         "exported_at": datetime.now(UTC).isoformat(),
         "root_id": root_key,
+        "hierarchy": artifacts[0]["hierarchy"],
         "count": len(artifacts),
         "artifacts": artifacts,
         "extras": extras,
@@ -299,7 +322,9 @@ def import_subtree(store: Store, document: dict[str, Any], *, parent: str | None
     """Create the exported subtree again, ids and timestamps kept; all of it or nothing.
 
     `parent`: KEEP_PARENT attaches the root where it was (its parent must exist here),
-    None makes it a root, an id attaches it there. Every artifact is validated like an
+    None makes it a root, an id attaches it there. A subtree imported as a root keeps its
+    hierarchy (files from before hierarchies: the default one); one attached under a parent
+    takes that tree's, as a move would. Every artifact is validated like an
     API body and created through the Store (levels follow the new parent; the policy's
     limits apply). Raises OpsError, without changing anything, for a
     malformed file, ids that already exist, or a missing parent.
@@ -329,9 +354,14 @@ def import_subtree(store: Store, document: dict[str, Any], *, parent: str | None
                     f"The subtree's parent {new_parent} is not in this database; nothing was imported. "
                     "Pass --parent ID to attach it elsewhere, or --as-root."
                 )
+            hierarchy = document.get("hierarchy") if new_parent is None else None
+            if hierarchy is not None and not isinstance(hierarchy, str):
+                raise OpsError("The file's hierarchy must be a name (a string); nothing was imported.")
             for record in records:
                 parent_id = new_parent if record is root else record.parent_id
-                manager.create(ArtifactIn(id=record.id, parent_id=parent_id, data=record.data))
+                manager.create(
+                    ArtifactIn(id=record.id, parent_id=parent_id, data=record.data, hierarchy=hierarchy if record is root else None)
+                )
             _restore_timestamps(manager.session, timestamps)
             for name, payloads in extras.items():
                 try:
@@ -482,9 +512,9 @@ def prune(
     cutoff = (now or datetime.now(UTC)) - older_than
     result = PruneResult(cutoff, [], dry_run)
     with store.writing(exclusive=True, commit=not dry_run):
-        for root_id, root_level, created_at in store.session.execute(_prune_roots(cutoff, level)).all():
+        for root_id, root_level, root_hierarchy, created_at in store.session.execute(_prune_roots(cutoff, level)).all():
             size = store.artifacts.delete_subtree(root_id)
-            label = store.policy.hierarchy.label_for(root_level)
+            label = store.policy.hierarchies.label_for(root_hierarchy, root_level)
             result.subtrees.append(PrunedSubtree(root_id, root_level, label, created_at, size))
     return result
 
@@ -498,7 +528,7 @@ def _prune_roots(cutoff: datetime, level: int | None) -> Any:
     keep = select(Artifact.id, Artifact.parent_id).where(Artifact.created_at >= cutoff).cte("keep", recursive=True)
     keep = keep.union(select(Artifact.id, Artifact.parent_id).join(keep, Artifact.id == keep.c.parent_id))
     kept = select(keep.c.id)
-    query = select(Artifact.id, Artifact.level, Artifact.created_at).where(Artifact.id.not_in(kept))
+    query = select(Artifact.id, Artifact.level, Artifact.hierarchy, Artifact.created_at).where(Artifact.id.not_in(kept))
     if level is not None:
         query = query.where(Artifact.level == level)
     else:  # the top of each prunable subtree: a root, or the child of a kept artifact

@@ -38,6 +38,10 @@ CSV_UPLOAD_SCHEMA = {
             "pattern": ULID_PATTERN,
             "description": "Make the new artifact a child of this one; omit for a root",
         },
+        "hierarchy": {
+            "type": "string",
+            "description": "A root's hierarchy (omitted: the default); a child is in its parent's",
+        },
     },
 }
 CSV_UPLOAD = Schema("CSVUpload", CSV_UPLOAD_SCHEMA)
@@ -67,8 +71,11 @@ class FrameCSVQuery(BaseModel):
     )
 
 
-def uploaded_csv() -> tuple[FileStorage, str | None]:
-    """The CSV and the parent_id of a multipart/form-data request, within MAX_UPLOAD_BYTES.
+UPLOAD_TEXT_FIELDS = ("parent_id", "hierarchy")
+
+
+def uploaded_csv() -> tuple[FileStorage, str | None, str | None]:
+    """The CSV, parent_id and hierarchy of a multipart/form-data request, within MAX_UPLOAD_BYTES.
 
     415 when the body is not multipart; 413 (before reading the body) when the request
     is larger than the limit allows; 422 naming the fields when the file part `file` is
@@ -82,10 +89,11 @@ def uploaded_csv() -> tuple[FileStorage, str | None]:
             f"(got {request.mimetype or 'no content type'!r})."
         )
     errors = [] if "file" in request.files else [_field_error("file", "Field required", "missing")]
-    for parts, expected in ((request.files, "file"), (request.form, "parent_id")):
+    for parts, expected in ((request.files, ("file",)), (request.form, UPLOAD_TEXT_FIELDS)):
         for name in parts:
-            if name != expected:
-                errors.append(_field_error(name, "Unexpected field: send a file 'file' and a text 'parent_id'", "extra_forbidden"))
+            if name not in expected:
+                message = "Unexpected field: send a file 'file' and optional texts 'parent_id', 'hierarchy'"
+                errors.append(_field_error(name, message, "extra_forbidden"))
             elif len(parts.getlist(name)) > 1:
                 errors.append(_field_error(name, "Send this field once", "duplicate"))
     if errors:
@@ -93,9 +101,9 @@ def uploaded_csv() -> tuple[FileStorage, str | None]:
         raise ArtifactValidationError(
             errors,
             detail="Send the CSV as a file in the multipart field 'file', and nothing else but an optional "
-            f"'parent_id' (fields sent: {sent[:200]}).",
+            f"'parent_id' and 'hierarchy' (fields sent: {sent[:200]}).",
         )
-    return request.files["file"], request.form.get("parent_id")
+    return request.files["file"], request.form.get("parent_id"), request.form.get("hierarchy") or None
 
 
 def _field_error(name: object, message: str, kind: str) -> dict[str, object]:
@@ -121,8 +129,10 @@ def _field_error(name: object, message: str, kind: str) -> dict[str, object]:
     },
 )
 def upload_csv() -> Response:
-    upload, parent_id = uploaded_csv()
-    artifact = get_store().frames.create_from_csv(upload.stream, upload.filename or "upload.csv", parent_id=parent_id)
+    upload, parent_id, hierarchy = uploaded_csv()
+    artifact = get_store().frames.create_from_csv(
+        upload.stream, upload.filename or "upload.csv", parent_id=parent_id, hierarchy=hierarchy
+    )
     return created(artifact_response(artifact), artifact.id)
 
 

@@ -17,6 +17,10 @@ class ListQuery(BaseModel):
     parent_id: ArtifactId | None = Field(None, description="Only the children of this artifact")
     level: int | None = Field(None, ge=0, le=1_000_000, description="Only artifacts at this level")
     roots: bool = Field(False, description="Only root artifacts (parent_id is null)")
+    hierarchy: str | None = Field(
+        None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="Only artifacts of trees in this hierarchy (GET /hierarchies lists them)",
+    )
     q: str | None = Field(
         None,
         max_length=200,

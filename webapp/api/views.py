@@ -35,7 +35,7 @@ from webapp.artifacts import (
     TreeRequest,
 )
 from webapp.artifacts.manager import normalize_id
-from webapp.artifacts.schemas import model_json
+from webapp.artifacts.schemas import HierarchyList, model_json
 from webapp.database import schema_revision
 from webapp.errors import problem
 from webapp.extensions import db
@@ -126,8 +126,18 @@ def list_artifacts() -> Response:
         roots_only=params.roots,
         level=params.level,
         text=params.q,
+        hierarchy=params.hierarchy,
     )
     return json_response(page)
+
+
+@bp.get("/hierarchies")
+@operation(
+    "The hierarchies trees can belong to, with how many trees and artifacts each holds",
+    responses={200: reply("Every hierarchy: those declared, then any that stored trees still name", HierarchyList)},
+)
+def list_hierarchies() -> Response:
+    return json_response(get_store().artifacts.hierarchy_list())
 
 
 @bp.get("/artifacts/<artifact:artifact_id>")

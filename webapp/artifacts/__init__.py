@@ -3,6 +3,9 @@
     from webapp.artifacts import ArtifactIn, ArtifactManager, ArtifactRepository, open_session
     manager = ArtifactManager(ArtifactRepository(open_session("sqlite:///instance/artifacts.db")))
     root = manager.save(ArtifactIn(data={"experiment": "v1"}))
+
+HIERARCHIES is the registry of the hierarchies a store declares by default (the spec's
+ml_pipeline, document_versions and datasets); a Policy carries the one a store uses.
 """
 
 from .actor import ANONYMOUS, Actor
@@ -18,8 +21,9 @@ from .errors import (
     ArtifactValidationError,
     HierarchyDepthError,
     InvalidULIDError,
+    UnknownHierarchyError,
 )
-from .hierarchy import DEFAULT_HIERARCHY, ArtifactHierarchy
+from .hierarchy import DATASETS, DEFAULT_HIERARCHY, DOCUMENT_VERSIONS, HIERARCHIES, ML_PIPELINE, ArtifactHierarchy, Hierarchies
 from .manager import ArtifactManager, MovePreview
 from .policy import Policy
 from .models import Artifact, Base
@@ -40,7 +44,11 @@ from .schemas import (
 __all__ = [
     "ANONYMOUS",
     "Actor",
+    "DATASETS",
     "DEFAULT_HIERARCHY",
+    "DOCUMENT_VERSIONS",
+    "HIERARCHIES",
+    "ML_PIPELINE",
     "Artifact",
     "ArtifactChangedError",
     "ArtifactConflictError",
@@ -60,6 +68,7 @@ __all__ = [
     "ArtifactValidationError",
     "Base",
     "ExpandRequest",
+    "Hierarchies",
     "HierarchyDepthError",
     "InvalidULIDError",
     "MovePreview",
@@ -68,5 +77,6 @@ __all__ = [
     "Policy",
     "TreeRequest",
     "UnitOfWork",
+    "UnknownHierarchyError",
     "open_session",
 ]

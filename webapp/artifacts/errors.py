@@ -119,3 +119,21 @@ class ArtifactValidationError(ArtifactError):
         fields = ", ".join(sorted({".".join(str(p) for p in e["loc"]) or "body" for e in errors}))
         super().__init__(detail or f"Invalid input: {fields}.", errors=errors)
         self.errors = errors
+
+
+class UnknownHierarchyError(ArtifactValidationError):
+    """A hierarchy the store does not declare, or not the one the parent's tree belongs to."""
+
+    slug = "hierarchy"
+
+    def __init__(
+        self, name: object, allowed: list[str], loc: tuple[str, ...] = ("body", "hierarchy"), detail: str | None = None
+    ) -> None:
+        shown = repr(name)[:80]
+        choices = ", ".join(repr(a) for a in allowed)
+        message = f"Input should be {choices}"
+        super().__init__(
+            [{"loc": list(loc), "msg": message, "type": "enum", "ctx": {"expected": choices}}],
+            detail=detail or f"Unknown hierarchy {shown}: this store declares {choices}.",
+        )
+        self.extra["allowed"] = allowed

@@ -21,8 +21,9 @@ from .errors import (
     ArtifactHasChildrenError,
     ArtifactNotFoundError,
     InvalidULIDError,
+    UnknownHierarchyError,
 )
-from .hierarchy import ArtifactHierarchy
+from .hierarchy import ArtifactHierarchy, Hierarchies
 from .models import Artifact, new_id, utcnow
 from .policy import Policy
 from .repository import ArtifactRepository
@@ -34,6 +35,8 @@ from .schemas import (
     ArtifactTreeNode,
     ArtifactUpdate,
     Cursor,
+    HierarchyList,
+    HierarchySummary,
     Page,
     parse_ulid,
 )
@@ -106,9 +109,10 @@ class MovePreview:
     deepest_level: int  # the deepest level in the subtree after the move
 
 
-def _document_node(row: Any, children: list[Any] | None, label_for: Any, hierarchy: str) -> dict[str, Any]:
-    """A tree node, JSON-ready, from a row as subtree_rows reads it (data and times as text)."""
-    artifact_id, parent_id, level, data, created_at, updated_at, *_ = row
+def _document_node(row: Any, children: list[Any] | None, label_for: Any) -> dict[str, Any]:
+    """A tree node, JSON-ready, from a row as subtree_rows reads it (data and times as text);
+    `label_for(hierarchy, level)` names its level."""
+    artifact_id, parent_id, level, data, created_at, updated_at, hierarchy, *_ = row
     return {
         "id": artifact_id,
         "parent_id": parent_id,
@@ -116,10 +120,19 @@ def _document_node(row: Any, children: list[Any] | None, label_for: Any, hierarc
         "data": _json_value(data),
         "created_at": created_at,
         "updated_at": updated_at,
-        "level_label": label_for(level),
         "hierarchy": hierarchy,
+        "level_label": label_for(hierarchy, level),
         "children": children,
     }
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where an artifact goes in the forest: its level, its tree's hierarchy and root."""
+
+    level: int
+    hierarchy: ArtifactHierarchy
+    root_id: str | None  # None: it is a root (its own id)
 
 
 def normalize_id(value: object) -> str:
@@ -137,17 +150,33 @@ class ArtifactManager:
     def __init__(
         self, repo: ArtifactRepository, hierarchy: ArtifactHierarchy | None = None, *, policy: Policy | None = None
     ) -> None:
-        """`ArtifactManager(ArtifactRepository(session), hierarchy=…)` as the spec writes it;
-        the Store passes its whole `policy` (limits as well as the hierarchy)."""
+        """`ArtifactManager(ArtifactRepository(session), hierarchy=…)` as the spec writes it:
+        roots it creates are in that hierarchy (declared beside the policy's others, replacing
+        one of the same name). The Store passes its whole `policy` (limits and hierarchies)."""
         policy = policy or Policy()
-        self.policy = policy if hierarchy is None else replace(policy, hierarchy=hierarchy)
+        if hierarchy is not None:
+            policy = replace(policy, hierarchies=policy.hierarchies.with_hierarchy(hierarchy, default=True))
+        self.policy = policy
         self.repo = repo
         self.repository = repo  # the name servicekit code uses
         self.work = UnitOfWork(repo.session)
 
     @property
     def hierarchy(self) -> ArtifactHierarchy:
+        """The default hierarchy: roots created without naming one are in it."""
         return self.policy.hierarchy
+
+    @property
+    def hierarchies(self) -> Hierarchies:
+        return self.policy.hierarchies
+
+    def _labelled(self, artifact: ArtifactOut) -> ArtifactOut:
+        artifact.level_label = self.hierarchies.label_for(artifact.hierarchy, artifact.level)
+        return artifact
+
+    def _out(self, artifact: Any) -> ArtifactOut:
+        """An ArtifactOut, labelled, from an ORM artifact or a row's mapping."""
+        return self._labelled(ArtifactOut.model_validate(artifact))
 
     @property
     def session(self) -> Any:
@@ -159,7 +188,7 @@ class ArtifactManager:
     def find_by_id(self, artifact_id: object) -> ArtifactOut | None:
         """The artifact, or None when there is none with this id."""
         row = self.repo.get_row(normalize_id(artifact_id))
-        return ArtifactOut.model_validate(row._mapping) if row else None
+        return self._out(row._mapping) if row else None
 
     @read_use_case
     def get(self, artifact_id: object) -> ArtifactOut:
@@ -176,7 +205,7 @@ class ArtifactManager:
     @read_use_case
     def find_all(self) -> list[ArtifactOut]:
         """Every artifact, in id order. Prefer find_paginated on big stores."""
-        return [ArtifactOut.model_validate(a) for a in self.repo.all()]
+        return [self._out(a) for a in self.repo.all()]
 
     @read_use_case
     def count_by_level(self) -> dict[int, int]:
@@ -184,8 +213,39 @@ class ArtifactManager:
         return self.repo.count_by_level()
 
     @read_use_case
-    def count(self) -> int:
-        return self.repo.count()
+    def count(self, hierarchy: str | None = None) -> int:
+        return self.repo.count(hierarchy)
+
+    @read_use_case
+    def count_by_hierarchy(self) -> dict[str, dict[int, int]]:
+        """{hierarchy: {level: number of artifacts}} for the hierarchies that hold any (level 0: trees)."""
+        counts: dict[str, dict[int, int]] = {}
+        for (hierarchy, level), n in self.repo.count_by_hierarchy_level().items():
+            counts.setdefault(hierarchy, {})[level] = n
+        return counts
+
+    @read_use_case
+    def hierarchy_list(self) -> HierarchyList:
+        """The declared hierarchies, then any others stored trees still name, with their counts."""
+        counted = self.count_by_hierarchy()
+        names = [*self.hierarchies, *sorted(set(counted) - set(self.hierarchies))]
+        items = []
+        for name in names:
+            hierarchy = self.hierarchies.of(name)
+            levels = counted.get(name, {})
+            items.append(
+                HierarchySummary(
+                    name=name,
+                    level_labels={str(level): label for level, label in sorted(hierarchy.level_labels.items())},
+                    max_depth=hierarchy.max_depth,
+                    title_field=hierarchy.title_field,
+                    default=name == self.hierarchies.default_name,
+                    declared=name in self.hierarchies,
+                    trees=levels.get(0, 0),
+                    artifacts=sum(levels.values()),
+                )
+            )
+        return HierarchyList(items=items, total=len(items), default=self.hierarchies.default_name)
 
     @read_use_case
     def find_paginated(
@@ -198,6 +258,7 @@ class ArtifactManager:
         roots_only: bool = False,
         level: int | None = None,
         text: str | None = None,
+        hierarchy: str | None = None,
         newest_first: bool = False,
     ) -> tuple[list[ArtifactOut], int]:
         """One page (1-based) in id order, oldest first unless `newest_first`; and the total.
@@ -207,18 +268,25 @@ class ArtifactManager:
         Raises InvalidULIDError.
         """
         page, size = max(page, 1), max(size, 1)
+        if hierarchy is not None and hierarchy not in self.hierarchies and not self.repo.count(hierarchy):
+            raise UnknownHierarchyError(hierarchy, list(self.hierarchies), ("query", "hierarchy"))
         filters = {
             "parent_id": normalize_id(parent_id) if parent_id is not None else None,
             "roots_only": roots_only,
             "level": level,
             "text": text,
+            "hierarchy": hierarchy,
         }
         if after is not None:
             items = self.repo.after(normalize_id(after), limit=size, newest_first=newest_first, **filters)
             total = self.repo.total(**filters)
         else:
             items, total = self.repo.page(offset=(page - 1) * size, limit=size, newest_first=newest_first, **filters)
-        documents = [{**row._mapping, "data": _json_value(row.data)} for row in items]
+        label_for = self.hierarchies.label_for
+        documents = [
+            {**row._mapping, "data": _json_value(row.data), "level_label": label_for(row.hierarchy, row.level)}
+            for row in items
+        ]
         return _ARTIFACT_LIST.validate_python(documents), total
 
     @read_use_case
@@ -271,9 +339,9 @@ class ArtifactManager:
         if not rows:
             raise ArtifactNotFoundError(root_key)
         nodes: dict[str, dict[str, Any]] = {}
-        label_for, name = self.hierarchy.label_for, self.hierarchy.name  # bound once: 10,000 nodes
+        label_for = self.hierarchies.label_for  # bound once: 10,000 nodes
         for row in rows:
-            node = _document_node(row, [], label_for, name)
+            node = _document_node(row, [], label_for)
             nodes[node["id"]] = node
             if node["parent_id"] in nodes and node["id"] != root_key:
                 nodes[node["parent_id"]]["children"].append(node)
@@ -294,10 +362,9 @@ class ArtifactManager:
         key = normalize_id(artifact_id)
         rows = self.repo.expansion_rows(key)
         first = next((number for number, row in enumerate(rows) if row.depth >= 0), len(rows))
-        label_for, name = self.hierarchy.label_for, self.hierarchy.name
         with _collector_paused():
             tree = self._assemble_tree(key, rows[first:])
-            ancestors = [_document_node(row, None, label_for, name) for row in rows[:first]]
+            ancestors = [_document_node(row, None, self.hierarchies.label_for) for row in rows[:first]]
         return {**tree, "ancestors": ancestors}
 
     @read_use_case
@@ -325,21 +392,29 @@ class ArtifactManager:
     def create(self, artifact_in: ArtifactIn) -> ArtifactOut:
         """Create a new artifact; its level comes from its parent, never from the client.
 
-        Raises ArtifactValidationError (data nested too deep), ArtifactExistsError (id
-        taken), ArtifactNotFoundError (parent), HierarchyDepthError.
+        A root is in `artifact_in.hierarchy` (the default when omitted); a child is in its
+        parent's, which `artifact_in.hierarchy` may only repeat.
+
+        Raises ArtifactValidationError (data nested too deep), UnknownHierarchyError (a
+        hierarchy not declared, or not the parent's), ArtifactExistsError (id taken),
+        ArtifactNotFoundError (parent), HierarchyDepthError.
         """
         self.policy.check_data(artifact_in.data)
+        if artifact_in.parent_id is None and artifact_in.hierarchy is not None:
+            self.hierarchies.require(artifact_in.hierarchy)  # before taking the write lock
         with self.work.writing():
             artifact_id = str(artifact_in.id) if artifact_in.id is not None else new_id()
             if artifact_in.id is not None and self.repo.exists(artifact_id):
                 raise ArtifactExistsError(artifact_id)
-            level = self._level_under(artifact_in.parent_id)
-            self.hierarchy.check_level(level)
+            place = self._place_under(artifact_in.parent_id, artifact_in.hierarchy)
+            place.hierarchy.check_level(place.level)
             now = utcnow()
             values = {
                 "id": artifact_id,
                 "parent_id": str(artifact_in.parent_id) if artifact_in.parent_id is not None else None,
-                "level": level,
+                "level": place.level,
+                "hierarchy": place.hierarchy.name,
+                "root_id": place.root_id or artifact_id,
                 "data": artifact_in.data,
                 "created_at": now,
                 "updated_at": now,
@@ -348,7 +423,7 @@ class ArtifactManager:
                 self.repo.insert(values)
             except IntegrityError:  # the same id, raced in by another writer
                 raise ArtifactExistsError(artifact_id) from None
-            return ArtifactOut.model_validate(values)
+            return self._out(values)
 
     def update(self, artifact_id: object, changes: ArtifactUpdate, *, if_match: Versions = None) -> ArtifactOut:
         """Replace the data; when `changes.moves`, also move under the new parent.
@@ -366,7 +441,7 @@ class ArtifactManager:
             artifact.data = changes.data
             artifact.updated_at = utcnow()
             self.session.flush()
-            return ArtifactOut.model_validate(artifact)
+            return self._out(artifact)
 
     def move(self, artifact_id: object, new_parent_id: object | None, *, if_match: Versions = None) -> ArtifactOut:
         """Move an artifact (and its subtree) under another parent, or make it a root.
@@ -380,14 +455,14 @@ class ArtifactManager:
             if self._move(artifact, new_parent_id):
                 artifact.updated_at = utcnow()
                 self.session.flush()
-            return ArtifactOut.model_validate(artifact)
+            return self._out(artifact)
 
     @read_use_case
     def move_preview(self, artifact_id: object, new_parent_id: object | None) -> MovePreview:
         """What move() would do (new level and its label, how many artifacts move), without
         writing. Raises what move() raises for the same arguments, except ArtifactChangedError."""
         artifact = self._require(artifact_id)
-        parent_key, delta = self._plan_move(artifact, new_parent_id)
+        parent_key, delta, place = self._plan_move(artifact, new_parent_id)
         level = artifact.level + delta
         return MovePreview(
             artifact_id=artifact.id,
@@ -395,8 +470,8 @@ class ArtifactManager:
             unchanged=parent_key == artifact.parent_id,
             level=level,
             level_change=delta,
-            label=self.hierarchy.level_labels.get(level),
-            hierarchy=self.hierarchy.name,
+            label=place.hierarchy.level_labels.get(level),
+            hierarchy=place.hierarchy.name,
             subtree_size=len(self.repo.subtree_ids(artifact.id)),
             deepest_level=self.repo.subtree_max_level(artifact.id) + delta,
         )
@@ -445,42 +520,55 @@ class ArtifactManager:
                 raise ArtifactChangedError(key, current)
         return artifact
 
-    def _level_under(self, parent_id: object | None) -> int:
+    def _place_under(self, parent_id: object | None, hierarchy: str | None = None) -> _Place:
+        """Where a new artifact under `parent_id` goes; `hierarchy`, when given, must be the
+        parent's (for a child) or a declared one (for a root).
+        Raises ArtifactNotFoundError (parent), UnknownHierarchyError."""
         if parent_id is None:
-            return 0
+            return _Place(0, self.hierarchies.require(hierarchy) if hierarchy is not None else self.hierarchy, None)
         parent_key = normalize_id(parent_id)
-        parent_level = self.repo.level_of(parent_key)
-        if parent_level is None:
+        parent = self.repo.place_of(parent_key)
+        if parent is None:
             raise ArtifactNotFoundError(parent_key, "Parent artifact")
-        return parent_level + 1
+        if hierarchy is not None and hierarchy != parent.hierarchy:
+            raise UnknownHierarchyError(
+                hierarchy,
+                [parent.hierarchy],
+                detail=f"A child belongs to its parent's hierarchy: {parent_key} is in {parent.hierarchy!r}, "
+                f"not {str(hierarchy)[:80]!r}. Omit `hierarchy`, or name {parent.hierarchy!r}.",
+            )
+        return _Place(parent.level + 1, self.hierarchies.of(parent.hierarchy), parent.root_id)
 
-    def _plan_move(self, artifact: Artifact, new_parent_id: object | None) -> tuple[str | None, int]:
-        """(the new parent's canonical id, the level change) of a move, once it is known to be
-        allowed. Raises ArtifactNotFoundError (parent), ArtifactCycleError, HierarchyDepthError."""
+    def _plan_move(self, artifact: Artifact, new_parent_id: object | None) -> tuple[str | None, int, _Place]:
+        """(the new parent's canonical id, the level change, where the artifact lands) of a
+        move, once it is known to be allowed: a subtree moved into another tree takes that
+        tree's hierarchy and must fit its depth; one made a root keeps its own.
+        Raises ArtifactNotFoundError (parent), ArtifactCycleError, HierarchyDepthError."""
         parent_key = normalize_id(new_parent_id) if new_parent_id is not None else None
         if parent_key == artifact.parent_id:
-            return parent_key, 0
-        new_level = self._level_under(parent_key)
+            return parent_key, 0, _Place(artifact.level, self.hierarchies.of(artifact.hierarchy), artifact.root_id)
+        if parent_key is None:
+            place = _Place(0, self.hierarchies.of(artifact.hierarchy), None)
+        else:
+            place = self._place_under(parent_key)
         if parent_key is not None and self.repo.is_descendant_or_self(parent_key, artifact.id):
             raise ArtifactCycleError(artifact.id, parent_key)
-        delta = new_level - artifact.level
-        self.hierarchy.check_level(self.repo.subtree_max_level(artifact.id) + delta)
-        return parent_key, delta
+        delta = place.level - artifact.level
+        place.hierarchy.check_level(self.repo.subtree_max_level(artifact.id) + delta)
+        return parent_key, delta, place
 
     def _move(self, artifact: Artifact, new_parent_id: object | None) -> bool:
         """Move `artifact` and its subtree; False when it already is under that parent."""
-        parent_key, delta = self._plan_move(artifact, new_parent_id)
+        parent_key, delta, place = self._plan_move(artifact, new_parent_id)
         if parent_key == artifact.parent_id:
             return False
-        if delta:
-            self.repo.shift_levels(artifact.id, delta)
-            self.session.refresh(artifact)
+        self.repo.relocate(artifact.id, delta, place.hierarchy.name, place.root_id or artifact.id)
+        self.session.refresh(artifact)
         artifact.parent_id = parent_key
         return True
 
-    def _node(self, artifact: Artifact, children: list[ArtifactTreeNode] | None = None) -> ArtifactTreeNode:
+    def _node(self, artifact: Any, children: list[ArtifactTreeNode] | None = None) -> ArtifactTreeNode:
         node = ArtifactTreeNode.model_validate(artifact)
-        node.level_label = self.hierarchy.label_for(node.level)
-        node.hierarchy = self.hierarchy.name
+        node.level_label = self.hierarchies.label_for(node.hierarchy, node.level)
         node.children = children
         return node

@@ -75,11 +75,19 @@ class Artifact(Base):
         Index("ix_artifacts_parent_id_id", "parent_id", "id"),
         Index("ix_artifacts_level_id", "level", "id"),
         Index("ix_artifacts_roots", "id", postgresql_where=text("parent_id IS NULL"), sqlite_where=text("parent_id IS NULL")),
+        # ?hierarchy= alone, and with a level (its roots: level 0), in id order as above.
+        Index("ix_artifacts_hierarchy_id", "hierarchy", "id"),
+        Index("ix_artifacts_hierarchy_level_id", "hierarchy", "level", "id"),
+        Index("ix_artifacts_root_id", "root_id"),
     )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
     parent_id: Mapped[str | None] = mapped_column(String(26), ForeignKey("artifacts.id"))
     level: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # The tree's hierarchy and root, set when the artifact is created or moved (a root is
+    # its own root_id): what a tree belongs to is one column away, never a walk up.
+    hierarchy: Mapped[str] = mapped_column(String(64), nullable=False)
+    root_id: Mapped[str] = mapped_column(String(26), nullable=False)
     data: Mapped[Any] = mapped_column(ArtifactJSON().with_variant(JSONB(), "postgresql"), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
@@ -90,11 +98,12 @@ class Artifact(Base):
         return f"<Artifact {self.id} level={self.level}>"
 
 
-class ArtifactLevelCount(Base):
-    """How many artifacts each level holds (level 0: the roots); kept by COUNT_TRIGGERS."""
+class ArtifactCount(Base):
+    """How many artifacts each level of each hierarchy holds (level 0: its trees); kept by COUNT_TRIGGERS."""
 
-    __tablename__ = "artifact_level_counts"
+    __tablename__ = "artifact_counts"
 
+    hierarchy: Mapped[str] = mapped_column(String(64), primary_key=True)
     level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     artifacts: Mapped[int] = mapped_column(Integer, nullable=False)
 
@@ -106,7 +115,8 @@ class ArtifactCountDelta(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     parent_id: Mapped[str | None] = mapped_column(String(26))  # a child count, or
-    level: Mapped[int | None] = mapped_column(Integer)  # a level's count
+    hierarchy: Mapped[str | None] = mapped_column(String(64))  # a hierarchy's level's count
+    level: Mapped[int | None] = mapped_column(Integer)
     n: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
@@ -129,47 +139,48 @@ class ArtifactCountDelta(Base):
 _SQLITE_TRIGGERS = (
     """CREATE TRIGGER IF NOT EXISTS artifacts_count_insert AFTER INSERT ON artifacts BEGIN
         UPDATE artifacts SET child_count = child_count + 1 WHERE id = NEW.parent_id;
-        INSERT INTO artifact_level_counts (level, artifacts) VALUES (NEW.level, 1)
-            ON CONFLICT (level) DO UPDATE SET artifacts = artifacts + 1;
+        INSERT INTO artifact_counts (hierarchy, level, artifacts) VALUES (NEW.hierarchy, NEW.level, 1)
+            ON CONFLICT (hierarchy, level) DO UPDATE SET artifacts = artifacts + 1;
     END""",
     """CREATE TRIGGER IF NOT EXISTS artifacts_count_delete AFTER DELETE ON artifacts BEGIN
         UPDATE artifacts SET child_count = child_count - 1 WHERE id = OLD.parent_id;
-        UPDATE artifact_level_counts SET artifacts = artifacts - 1 WHERE level = OLD.level;
+        UPDATE artifact_counts SET artifacts = artifacts - 1 WHERE hierarchy = OLD.hierarchy AND level = OLD.level;
     END""",
-    """CREATE TRIGGER IF NOT EXISTS artifacts_count_move AFTER UPDATE OF parent_id, level ON artifacts
-    WHEN OLD.parent_id IS NOT NEW.parent_id OR OLD.level <> NEW.level BEGIN
+    """CREATE TRIGGER IF NOT EXISTS artifacts_count_move AFTER UPDATE OF parent_id, level, hierarchy ON artifacts
+    WHEN OLD.parent_id IS NOT NEW.parent_id OR OLD.level <> NEW.level OR OLD.hierarchy <> NEW.hierarchy BEGIN
         UPDATE artifacts SET child_count = child_count - 1
             WHERE id = OLD.parent_id AND OLD.parent_id IS NOT NEW.parent_id;
         UPDATE artifacts SET child_count = child_count + 1
             WHERE id = NEW.parent_id AND OLD.parent_id IS NOT NEW.parent_id;
-        UPDATE artifact_level_counts SET artifacts = artifacts - 1
-            WHERE level = OLD.level AND OLD.level <> NEW.level;
-        INSERT INTO artifact_level_counts (level, artifacts) SELECT NEW.level, 1 WHERE OLD.level <> NEW.level
-            ON CONFLICT (level) DO UPDATE SET artifacts = artifacts + 1;
+        UPDATE artifact_counts SET artifacts = artifacts - 1
+            WHERE hierarchy = OLD.hierarchy AND level = OLD.level AND (OLD.level <> NEW.level OR OLD.hierarchy <> NEW.hierarchy);
+        INSERT INTO artifact_counts (hierarchy, level, artifacts) SELECT NEW.hierarchy, NEW.level, 1
+            WHERE OLD.level <> NEW.level OR OLD.hierarchy <> NEW.hierarchy
+            ON CONFLICT (hierarchy, level) DO UPDATE SET artifacts = artifacts + 1;
     END""",
 )
 
 _PG_FUNCTIONS = {
     "artifacts_count_added": """
-        INSERT INTO artifact_count_deltas (parent_id, level, n)
-            SELECT parent_id, NULL, count(*) FROM changed_rows WHERE parent_id IS NOT NULL GROUP BY parent_id
+        INSERT INTO artifact_count_deltas (parent_id, hierarchy, level, n)
+            SELECT parent_id, NULL, NULL, count(*) FROM changed_rows WHERE parent_id IS NOT NULL GROUP BY parent_id
             UNION ALL
-            SELECT NULL, level, count(*) FROM changed_rows GROUP BY level
-            ORDER BY 2 NULLS FIRST, 1;
+            SELECT NULL, hierarchy, level, count(*) FROM changed_rows GROUP BY hierarchy, level
+            ORDER BY 2 NULLS FIRST, 3, 1;
     """,
     "artifacts_count_removed": """
-        INSERT INTO artifact_count_deltas (parent_id, level, n)
-            SELECT parent_id, NULL, -count(*) FROM changed_rows WHERE parent_id IS NOT NULL GROUP BY parent_id
+        INSERT INTO artifact_count_deltas (parent_id, hierarchy, level, n)
+            SELECT parent_id, NULL, NULL, -count(*) FROM changed_rows WHERE parent_id IS NOT NULL GROUP BY parent_id
             UNION ALL
-            SELECT NULL, level, -count(*) FROM changed_rows GROUP BY level
-            ORDER BY 2 NULLS FIRST, 1;
+            SELECT NULL, hierarchy, level, -count(*) FROM changed_rows GROUP BY hierarchy, level
+            ORDER BY 2 NULLS FIRST, 3, 1;
     """,
     "artifacts_count_moved": """
         IF pg_trigger_depth() > 1 THEN
             RETURN NULL;  -- the child_count updates of artifacts_count_apply
         END IF;
-        INSERT INTO artifact_count_deltas (parent_id, level, n)
-            SELECT parent_id, NULL, sum(n) FROM (
+        INSERT INTO artifact_count_deltas (parent_id, hierarchy, level, n)
+            SELECT parent_id, NULL, NULL, sum(n) FROM (
                 SELECT o.parent_id, -1 AS n FROM old_rows AS o JOIN changed_rows AS w ON w.id = o.id
                     WHERE o.parent_id IS DISTINCT FROM w.parent_id AND o.parent_id IS NOT NULL
                 UNION ALL
@@ -177,21 +188,21 @@ _PG_FUNCTIONS = {
                     WHERE o.parent_id IS DISTINCT FROM w.parent_id AND w.parent_id IS NOT NULL
             ) AS m GROUP BY parent_id HAVING sum(n) <> 0
             UNION ALL
-            SELECT NULL, level, sum(n) FROM (
-                SELECT o.level, -1 AS n FROM old_rows AS o JOIN changed_rows AS w ON w.id = o.id
-                    WHERE o.level <> w.level
+            SELECT NULL, hierarchy, level, sum(n) FROM (
+                SELECT o.hierarchy, o.level, -1 AS n FROM old_rows AS o JOIN changed_rows AS w ON w.id = o.id
+                    WHERE o.level <> w.level OR o.hierarchy <> w.hierarchy
                 UNION ALL
-                SELECT w.level, 1 FROM old_rows AS o JOIN changed_rows AS w ON w.id = o.id
-                    WHERE o.level <> w.level
-            ) AS m GROUP BY level HAVING sum(n) <> 0
-            ORDER BY 2 NULLS FIRST, 1;
+                SELECT w.hierarchy, w.level, 1 FROM old_rows AS o JOIN changed_rows AS w ON w.id = o.id
+                    WHERE o.level <> w.level OR o.hierarchy <> w.hierarchy
+            ) AS m GROUP BY hierarchy, level HAVING sum(n) <> 0
+            ORDER BY 2 NULLS FIRST, 3, 1;
     """,
     "artifacts_count_apply": """
         IF NEW.parent_id IS NOT NULL THEN
             UPDATE artifacts SET child_count = child_count + NEW.n WHERE id = NEW.parent_id;
         ELSE
-            INSERT INTO artifact_level_counts AS l (level, artifacts) VALUES (NEW.level, NEW.n)
-                ON CONFLICT (level) DO UPDATE SET artifacts = l.artifacts + EXCLUDED.artifacts;
+            INSERT INTO artifact_counts AS l (hierarchy, level, artifacts) VALUES (NEW.hierarchy, NEW.level, NEW.n)
+                ON CONFLICT (hierarchy, level) DO UPDATE SET artifacts = l.artifacts + EXCLUDED.artifacts;
         END IF;
         DELETE FROM artifact_count_deltas WHERE id = NEW.id;
     """,
@@ -227,7 +238,7 @@ def drop_count_triggers(connection: Connection) -> None:
 
 
 def create_count_triggers(connection: Connection) -> None:
-    """Install the triggers that keep `child_count` and `artifact_level_counts` (idempotent)."""
+    """Install the triggers that keep `child_count` and `artifact_counts` (idempotent)."""
     if connection.dialect.name != "postgresql":
         for statement in _SQLITE_TRIGGERS:
             connection.exec_driver_sql(statement)
@@ -244,15 +255,18 @@ def create_count_triggers(connection: Connection) -> None:
 
 
 def recount(connection: Connection) -> None:
-    """Recompute every maintained count from the rows (migration 0003, and bulk loads that
+    """Recompute every maintained count from the rows (migrations 0003 and 0005, and bulk loads that
     ran with the triggers off). Take the write lock first: a concurrent write would be lost."""
     # Only the rows that are off: an unchanged row would still be rewritten (and passed
     # to PostgreSQL's update trigger).
     actual = "(SELECT count(*) FROM artifacts AS c WHERE c.parent_id = artifacts.id)"
     connection.execute(text(f"UPDATE artifacts SET child_count = {actual} WHERE child_count <> {actual}"))
-    connection.execute(text("DELETE FROM artifact_level_counts"))
+    connection.execute(text("DELETE FROM artifact_counts"))
     connection.execute(
-        text("INSERT INTO artifact_level_counts (level, artifacts) SELECT level, count(*) FROM artifacts GROUP BY level")
+        text(
+            "INSERT INTO artifact_counts (hierarchy, level, artifacts)"
+            " SELECT hierarchy, level, count(*) FROM artifacts GROUP BY hierarchy, level"
+        )
     )
 
 

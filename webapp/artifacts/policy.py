@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ArtifactValidationError
-from .hierarchy import DEFAULT_HIERARCHY, ArtifactHierarchy
+from .hierarchy import HIERARCHIES, ArtifactHierarchy, Hierarchies
 from .schemas import json_depth
 
 MIB = 1024 * 1024
@@ -18,7 +18,8 @@ class Policy:
     """The store's rules and limits. The manager and the services check them where each use
     case runs, so no door (API, pages, CLI, scripts) can forget one."""
 
-    hierarchy: ArtifactHierarchy = field(default=DEFAULT_HIERARCHY)
+    # Every hierarchy the store's trees may belong to, and the default for new roots.
+    hierarchies: Hierarchies = field(default=HIERARCHIES)
     # Containers (objects and arrays) nested in `data`, the data object itself included.
     # Real documents (configs, parsed ASTs) go past 64; orjson, which writes every answer,
     # stops at 255 levels below the top, so 256 is as deep as every response can go.
@@ -30,16 +31,31 @@ class Policy:
     # Per worker process: loaded tables and sort orders kept for quick paging.
     frame_cache_bytes: int = 192 * MIB
 
+    @property
+    def hierarchy(self) -> ArtifactHierarchy:
+        """The default hierarchy: the one roots created without naming one belong to."""
+        return self.hierarchies.default
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Policy:
-        """The policy an app's (or a script's) configuration asks for."""
-        hierarchy = ArtifactHierarchy(
-            name=config["ARTIFACT_HIERARCHY"],
-            level_labels=config["ARTIFACT_LEVEL_LABELS"],
-            max_depth=config["ARTIFACT_MAX_DEPTH"],
-        )
+        """The policy an app's (or a script's) configuration asks for.
+
+        ARTIFACT_HIERARCHIES (declarations, see webapp.config) are added to the spec's three,
+        replacing any of the same name; ARTIFACT_HIERARCHY names the default, and
+        ARTIFACT_LEVEL_LABELS / ARTIFACT_MAX_DEPTH, when set, change that one's labels and depth
+        (or declare it, if no other declaration does).
+        """
+        hierarchies = Hierarchies([*HIERARCHIES.values(), *config.get("ARTIFACT_HIERARCHIES", ())])
+        name = config["ARTIFACT_HIERARCHY"]
+        default = hierarchies.get(name) or ArtifactHierarchy(name=name)
+        changes = {
+            key: value
+            for key, value in (("level_labels", config.get("ARTIFACT_LEVEL_LABELS")), ("max_depth", config.get("ARTIFACT_MAX_DEPTH")))
+            if value is not None
+        }
+        default = default.model_copy(update=changes) if changes else default
         return cls(
-            hierarchy=hierarchy,
+            hierarchies=hierarchies.with_hierarchy(default, default=True),
             max_json_depth=config["MAX_JSON_DEPTH"],
             default_page_size=config["DEFAULT_PAGE_SIZE"],
             max_page_size=config["MAX_PAGE_SIZE"],

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Integer, Row, Text, bindparam, cast, delete, func, insert, literal, literal_column, select, union_all, update
 from sqlalchemy.orm import Session
 
-from .models import Artifact, ArtifactCountDelta, ArtifactLevelCount
+from .models import Artifact, ArtifactCount, ArtifactCountDelta
 
 COLUMNS = (
     Artifact.id,
@@ -18,12 +18,14 @@ COLUMNS = (
     Artifact.data,
     Artifact.created_at,
     Artifact.updated_at,
+    Artifact.hierarchy,
 )
 
 # Hot-path statements, built once and run on the session's Core connection: building a
 # statement and the ORM execution path cost more than running the query on SQLite.
 _ROW_BY_ID = select(*COLUMNS).where(Artifact.id == bindparam("artifact_id"))
 _LEVEL_BY_ID = select(Artifact.level).where(Artifact.id == bindparam("artifact_id"))
+_PLACE_BY_ID = select(Artifact.level, Artifact.hierarchy, Artifact.root_id).where(Artifact.id == bindparam("artifact_id"))
 _INSERT = insert(Artifact.__table__)
 
 
@@ -86,8 +88,8 @@ def _expansion_rows_statement(dialect: str) -> Any:
     down, up = _walk_down(False), _ancestry()
     descendants = _list_columns(dialect).add_columns(down.c.depth).join(down, Artifact.id == down.c.id)
     ancestors = _list_columns(dialect).add_columns((-up.c.distance).label("depth")).join(up, Artifact.id == up.c.id)
-    # By position: SQLite orders a compound select only by its result columns (7: depth, 1: id).
-    return union_all(descendants, ancestors).order_by(literal_column("7"), literal_column("1"))
+    # By position: SQLite orders a compound select only by its result columns (8: depth, 1: id).
+    return union_all(descendants, ancestors).order_by(literal_column("8"), literal_column("1"))
 
 
 def _pending(*where: Any) -> Any:
@@ -97,27 +99,36 @@ def _pending(*where: Any) -> Any:
     return select(func.coalesce(func.sum(ArtifactCountDelta.n), 0)).where(*where).scalar_subquery()
 
 
-_TOTAL = select(
-    func.coalesce(select(func.sum(ArtifactLevelCount.artifacts)).scalar_subquery(), 0)
-    + _pending(ArtifactCountDelta.level.is_not(None))
-)
-_AT_LEVEL = select(
-    func.coalesce(
-        select(ArtifactLevelCount.artifacts).where(ArtifactLevelCount.level == bindparam("level")).scalar_subquery(), 0
-    )
-    + _pending(ArtifactCountDelta.level == bindparam("level"))
-)
+def _count_of(hierarchy: bool, level: bool) -> Any:
+    """The maintained count of every artifact, or those of a hierarchy, a level, or both:
+    a few (hierarchy, level) rows read, plus this transaction's pending changes."""
+    counted, pending = [], [ArtifactCountDelta.level.is_not(None)]
+    if hierarchy:
+        counted.append(ArtifactCount.hierarchy == bindparam("hierarchy"))
+        pending.append(ArtifactCountDelta.hierarchy == bindparam("hierarchy"))
+    if level:
+        counted.append(ArtifactCount.level == bindparam("level"))
+        pending.append(ArtifactCountDelta.level == bindparam("level"))
+    stored = select(func.sum(ArtifactCount.artifacts)).where(*counted).scalar_subquery()
+    return select(func.coalesce(stored, 0) + _pending(*pending))
+
+
+_COUNTS = {(hierarchy, level): _count_of(hierarchy, level) for hierarchy in (False, True) for level in (False, True)}
 _CHILD_COUNT = (Artifact.child_count + _pending(ArtifactCountDelta.parent_id == Artifact.id)).label("child_count")
 
 
 # List pages: one statement per shape of filters, built once on bound parameters (building
 # one per request cost a fifth of a list page's CPU).
 
-Shape = tuple[bool, bool, bool, bool]  # roots only, by parent, by level, by text
+Shape = tuple[bool, bool, bool, bool, bool]  # roots only, by parent, by level, by text, by hierarchy
 
 
 def _listing(
-    parent_id: str | None = None, roots_only: bool = False, level: int | None = None, text: str | None = None
+    parent_id: str | None = None,
+    roots_only: bool = False,
+    level: int | None = None,
+    text: str | None = None,
+    hierarchy: str | None = None,
 ) -> tuple[Shape, dict[str, Any]]:
     """The filters as a statement shape and the parameters it binds."""
     params: dict[str, Any] = {}
@@ -125,15 +136,21 @@ def _listing(
         params["parent_id"] = parent_id
     if level is not None:
         params["level"] = level
+    if hierarchy is not None:
+        params["hierarchy"] = hierarchy
     if text:
         escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         params["pattern"] = f"%{escaped}%"
-    return (roots_only, "parent_id" in params, "level" in params, "pattern" in params), params
+    return (roots_only, "parent_id" in params, "level" in params, "pattern" in params, "hierarchy" in params), params
 
 
 def _filtered(query: Any, shape: Shape) -> Any:
-    roots_only, by_parent, by_level, by_text = shape
-    if roots_only:
+    roots_only, by_parent, by_level, by_text, by_hierarchy = shape
+    if by_hierarchy:
+        query = query.where(Artifact.hierarchy == bindparam("hierarchy"))
+    if roots_only and by_hierarchy:
+        query = query.where(Artifact.level == 0)  # a hierarchy's roots: one range of (hierarchy, level, id)
+    elif roots_only:
         query = query.where(Artifact.parent_id.is_(None))
     elif by_parent:
         query = query.where(Artifact.parent_id == bindparam("parent_id"))
@@ -154,6 +171,7 @@ def _list_columns(dialect: str) -> Any:
         cast(Artifact.data, Text).label("data"),
         _iso_text(Artifact.created_at, dialect).label("created_at"),
         _iso_text(Artifact.updated_at, dialect).label("updated_at"),
+        Artifact.hierarchy,
     )
 
 
@@ -185,7 +203,7 @@ def _count_statement(shape: Shape) -> Any:
     return select(func.count()).select_from(_filtered(select(Artifact.id), shape).subquery())
 
 
-_CHILDREN_OF = select(Artifact.level, _CHILD_COUNT).where(Artifact.id == bindparam("artifact_id"))
+_CHILDREN_OF = select(Artifact.level, Artifact.hierarchy, _CHILD_COUNT).where(Artifact.id == bindparam("artifact_id"))
 
 
 def _by_id(row: Row[Any]) -> str:
@@ -217,6 +235,10 @@ class ArtifactRepository:
     def level_of(self, artifact_id: str) -> int | None:
         """The level of an artifact, or None when it does not exist."""
         return self.session.connection().scalar(_LEVEL_BY_ID, {"artifact_id": artifact_id})
+
+    def place_of(self, artifact_id: str) -> Row[Any] | None:
+        """(level, hierarchy, root_id) of an artifact: where a child of it goes. None when missing."""
+        return self.session.connection().execute(_PLACE_BY_ID, {"artifact_id": artifact_id}).first()
 
     def insert(self, values: dict[str, Any]) -> None:
         """Insert one artifact row with a single Core INSERT (no ORM unit of work)."""
@@ -258,8 +280,9 @@ class ArtifactRepository:
         rows = self.session.execute(select(Artifact.id, _CHILD_COUNT).where(Artifact.id.in_(list(ids))))
         return {artifact_id: count for artifact_id, count in rows}
 
-    def count_at_level(self, level: int) -> int:
-        return self.session.connection().scalar(_AT_LEVEL, {"level": level}) or 0
+    def count_at_level(self, level: int, hierarchy: str | None = None) -> int:
+        statement = _COUNTS[hierarchy is not None, True]
+        return self.session.connection().scalar(statement, {"level": level, "hierarchy": hierarchy}) or 0
 
     def total(
         self,
@@ -268,20 +291,25 @@ class ArtifactRepository:
         roots_only: bool = False,
         level: int | None = None,
         text: str | None = None,
+        hierarchy: str | None = None,
     ) -> int:
         """How many artifacts match the filters: from the maintained counts, except with a
         `text` filter, which scans (full-text search would index it)."""
         if text:
-            shape, params = _listing(parent_id, roots_only, level, text)
+            shape, params = _listing(parent_id, roots_only, level, text, hierarchy)
             return self.session.connection().scalar(_count_statement(shape), params) or 0
         if roots_only:  # roots are exactly the artifacts at level 0
-            return self.count_at_level(0) if level in (None, 0) else 0
+            return self.count_at_level(0, hierarchy) if level in (None, 0) else 0
         if parent_id is not None:
             row = self.session.connection().execute(_CHILDREN_OF, {"artifact_id": parent_id}).first()
             if row is None or (level is not None and level != row.level + 1):
                 return 0
+            if hierarchy is not None and hierarchy != row.hierarchy:
+                return 0  # children are in their parent's hierarchy
             return row.child_count
-        return self.count() if level is None else self.count_at_level(level)
+        if level is not None:
+            return self.count_at_level(level, hierarchy)
+        return self.count(hierarchy)
 
     def page(
         self, *, offset: int, limit: int, newest_first: bool = False, **filters: Any
@@ -320,18 +348,30 @@ class ArtifactRepository:
     def all(self) -> list[Artifact]:
         return list(self.session.scalars(select(Artifact).order_by(Artifact.id)))
 
-    def count_by_level(self) -> dict[int, int]:
-        """{level: how many artifacts are at it}, for the levels that have any: the maintained
-        per-level counts (a handful of rows), not a scan."""
-        counts = dict(self.session.execute(select(ArtifactLevelCount.level, ArtifactLevelCount.artifacts)).all())
-        pending = select(ArtifactCountDelta.level, func.sum(ArtifactCountDelta.n)).where(ArtifactCountDelta.level.is_not(None))
-        for level, n in self.session.execute(pending.group_by(ArtifactCountDelta.level)):
-            counts[level] = counts.get(level, 0) + n
-        return {level: count for level, count in sorted(counts.items()) if count > 0}
+    def count_by_hierarchy_level(self) -> dict[tuple[str, int], int]:
+        """{(hierarchy, level): how many artifacts are at it}, for those that have any: the
+        maintained counts (a handful of rows), not a scan."""
+        stored = select(ArtifactCount.hierarchy, ArtifactCount.level, ArtifactCount.artifacts)
+        counts = {(hierarchy, level): n for hierarchy, level, n in self.session.execute(stored)}
+        pending = (
+            select(ArtifactCountDelta.hierarchy, ArtifactCountDelta.level, func.sum(ArtifactCountDelta.n))
+            .where(ArtifactCountDelta.level.is_not(None))
+            .group_by(ArtifactCountDelta.hierarchy, ArtifactCountDelta.level)
+        )
+        for hierarchy, level, n in self.session.execute(pending):
+            counts[hierarchy, level] = counts.get((hierarchy, level), 0) + n
+        return {key: count for key, count in sorted(counts.items()) if count > 0}
 
-    def count(self) -> int:
-        """All artifacts: the sum of the per-level counts (a handful of rows)."""
-        return self.session.connection().scalar(_TOTAL) or 0
+    def count_by_level(self) -> dict[int, int]:
+        """{level: how many artifacts are at it, in every hierarchy}, for the levels that have any."""
+        counts: dict[int, int] = {}
+        for (_, level), n in self.count_by_hierarchy_level().items():
+            counts[level] = counts.get(level, 0) + n
+        return dict(sorted(counts.items()))
+
+    def count(self, hierarchy: str | None = None) -> int:
+        """All artifacts (of one hierarchy): the sum of a handful of maintained counts."""
+        return self.session.connection().scalar(_COUNTS[hierarchy is not None, False], {"hierarchy": hierarchy}) or 0
 
     # Trees -------------------------------------------------------------------------
 
@@ -375,13 +415,14 @@ class ArtifactRepository:
         query = select(func.max(Artifact.level)).join(walk, Artifact.id == walk.c.id)
         return self.session.scalar(query) or 0
 
-    def shift_levels(self, root_id: str, delta: int) -> None:
-        """Add `delta` to the level of the root and every descendant, in one UPDATE."""
+    def relocate(self, root_id: str, delta: int, hierarchy: str, tree_root: str) -> None:
+        """Add `delta` to the level of the root and every descendant, and put them all in
+        `hierarchy` and the tree rooted at `tree_root`, in one UPDATE (a move)."""
         walk = self._subtree(root_id)
         self.session.execute(
             update(Artifact)
             .where(Artifact.id.in_(select(walk.c.id)))
-            .values(level=Artifact.level + delta)
+            .values(level=Artifact.level + delta, hierarchy=hierarchy, root_id=tree_root)
             .execution_options(synchronize_session=False)
         )
 

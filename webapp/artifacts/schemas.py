@@ -158,6 +158,11 @@ class ArtifactIn(BaseModel):
     id: ArtifactId | None = Field(None, description="Optional client-chosen ULID")
     parent_id: ArtifactId | None = Field(None, description="Parent artifact; omit or null for a root")
     level: int | None = Field(None, description="Ignored: computed from the parent")
+    hierarchy: str | None = Field(
+        None,
+        description="A root's hierarchy (omitted: the store's default); a child is in its parent's, "
+        "and may only repeat its name",
+    )
     data: dict[str, Any] = Field(..., description="Any JSON object")
 
     _check_data = field_validator("data")(_checked_data)
@@ -193,6 +198,8 @@ class ArtifactOut(BaseModel):
     data: Any
     created_at: datetime
     updated_at: datetime
+    hierarchy: str | None = Field(None, description="The hierarchy of the artifact's tree")
+    level_label: str | None = Field(None, description="The hierarchy's label of the artifact's level")
 
     @property
     def version(self) -> str:
@@ -209,7 +216,9 @@ class ArtifactOut(BaseModel):
         return hashlib.sha256(stored.encode()).hexdigest()[:32]
 
 
-_STORED_FIELDS = frozenset(ArtifactOut.model_fields)
+# What the version fingerprints: the stored row. (A hierarchy changes only with the parent,
+# and a label is the hierarchy's, not the artifact's.)
+_STORED_FIELDS = frozenset(ArtifactOut.model_fields) - {"hierarchy", "level_label"}
 
 
 def _as_stored(value: Any) -> Any:
@@ -264,8 +273,6 @@ def _json_text_of(value: Any) -> str:
 class ArtifactTreeNode(ArtifactOut):
     """An artifact with its hierarchy metadata and, when loaded, its children."""
 
-    level_label: str | None = None
-    hierarchy: str | None = None
     children: list[ArtifactTreeNode] | None = None
 
 
@@ -273,6 +280,25 @@ class ArtifactExpansion(ArtifactTreeNode):
     """An artifact in context: its ancestors (root first, no children) and its descendants."""
 
     ancestors: list[ArtifactTreeNode] = Field(default_factory=list)
+
+
+class HierarchySummary(BaseModel):
+    """A hierarchy of the store and how much it holds."""
+
+    name: str
+    level_labels: dict[str, str] = Field(description="Label of each level, by level number (0 = root)")
+    max_depth: int | None = Field(description="Number of levels allowed; null = unlimited")
+    title_field: str | None = Field(description="The data field that names an artifact, where present")
+    default: bool = Field(description="Roots created without naming a hierarchy are in this one")
+    declared: bool = Field(description="False for a hierarchy that stored trees name but the configuration no longer declares")
+    trees: int
+    artifacts: int
+
+
+class HierarchyList(BaseModel):
+    items: list[HierarchySummary]
+    total: int
+    default: str
 
 
 class TreeRequest(BaseModel):

@@ -52,20 +52,25 @@ class FrameService:
 
     # Writes ---------------------------------------------------------------------------
 
-    def create_from_csv(self, stream: BinaryIO, file_name: str, parent_id: object | None = None) -> ArtifactOut:
-        """A new artifact holding the CSV's table, with its stored rows, in one transaction.
+    def create_from_csv(
+        self, stream: BinaryIO, file_name: str, parent_id: object | None = None, *, hierarchy: str | None = None
+    ) -> ArtifactOut:
+        """A new artifact holding the CSV's table, with its stored rows, in one transaction;
+        a root in `hierarchy` (None: the default), a child in its parent's.
 
-        Raises InvalidULIDError, ArtifactNotFoundError (parent), InvalidCSVError,
-        CSVTooLargeError, HierarchyDepthError. Nothing is stored when it raises.
+        Raises InvalidULIDError, ArtifactNotFoundError (parent), UnknownHierarchyError,
+        InvalidCSVError, CSVTooLargeError, HierarchyDepthError. Nothing is stored when it raises.
         """
         if parent_id is not None:
             parent_id = normalize_id(parent_id)
+        elif hierarchy is not None:
+            self.artifacts.hierarchies.require(hierarchy)  # refused before the file is read
         # The new table joins the cache: make room first, so that a worker's memory stays
         # near its budget however many tables it had cached.
         self.cache.make_room(stream.seek(0, io.SEEK_END))
         # Parse and compress before the write transaction: no lock is held meanwhile.
         parsed = parse_csv(stream, clean_file_name(file_name), max_bytes=self.policy.max_upload_bytes)
-        artifact_in = ArtifactIn(parent_id=parent_id, data=parsed.artifact_data())
+        artifact_in = ArtifactIn(parent_id=parent_id, data=parsed.artifact_data(), hierarchy=hierarchy)
         stored = {
             "format": PARQUET,
             "source_sha256": parsed.source.sha256,

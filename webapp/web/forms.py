@@ -18,6 +18,7 @@ from wtforms import Form, FieldList, FormField, HiddenField, SelectField, String
 from wtforms.validators import AnyOf, Optional, ValidationError
 
 from webapp.artifacts.schemas import check_json_value, loads_strict, parse_ulid
+from webapp.store import get_store
 
 try:  # WTForms 3.3 deprecates (value, label) tuples in favour of SelectChoice
     from wtforms.fields.choices import SelectChoice as _Choice
@@ -142,6 +143,8 @@ class ArtifactForm(FlaskForm):
     data_json = TextAreaField("Data (a JSON object)")
     rows = FieldList(FormField(RowForm), label="Fields")
     parent_id = HiddenField()
+    # A new root's hierarchy; choices are the store's (ArtifactManager checks the name).
+    hierarchy = SelectField("Hierarchy", choices=[], validate_choice=False)
     version = HiddenField()  # of the artifact being edited, as it was when the form opened
 
     data_value: dict[str, Any] | None = None
@@ -277,3 +280,18 @@ class ConfirmForm(FlaskForm):
     """A POST button (delete): its CSRF token, and the version of the artifact it confirms."""
 
     version = HiddenField()
+
+
+def hierarchy_choices() -> list[tuple[str, str]]:
+    """The hierarchies a new root may start, default first, each shown with its level labels."""
+    hierarchies = get_store().policy.hierarchies
+    names = [hierarchies.default_name, *(name for name in hierarchies if name != hierarchies.default_name)]
+    return [(name, f"{name} ({' › '.join(hierarchies[name].level_labels.values()) or 'levels unlabelled'})") for name in names]
+
+
+def offer_hierarchies(field: Any, chosen: str | None = None) -> None:
+    """Fill a hierarchy select: the store's hierarchies, `chosen` (or the default) preselected."""
+    field.choices = hierarchy_choices()
+    if request.method == "GET" or not field.data:
+        names = [name for name, _ in field.choices]
+        field.data = chosen if chosen in names else names[0]

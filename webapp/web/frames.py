@@ -16,14 +16,15 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
-from wtforms import HiddenField
+from wtforms import HiddenField, SelectField
 
 from webapp.http import allow_upload_body
 from webapp.artifacts import ArtifactOut
-from webapp.artifacts.errors import ArtifactError
+from webapp.artifacts.errors import ArtifactError, UnknownHierarchyError
 from webapp.frames import FramePage, LoadedFrame
 from webapp.extensions import csrf
 from webapp.store import get_store
+from webapp.web.forms import offer_hierarchies
 from webapp.web.htmx import is_fragment_request
 
 bp = Blueprint("frames", __name__)
@@ -35,6 +36,7 @@ MAX_TABLE_PAGE = 1_000_000_000
 class CSVUploadForm(FlaskForm):
     file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to upload.")])
     parent_id = HiddenField()
+    hierarchy = SelectField("Hierarchy", choices=[], validate_choice=False)  # a new root's
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,7 @@ def upload_csv() -> tuple[str, int] | BaseResponse:
         form = CSVUploadForm(formdata=None)
         form.form_errors.append(_too_large_message())
         return _upload_page(form, request.args.get("parent") or None), 413
+    offer_hierarchies(form.hierarchy, request.args.get("hierarchy"))
     status = 200
     if request.method == "GET":
         form.parent_id.data = request.args.get("parent") or ""
@@ -135,8 +138,14 @@ def upload_csv() -> tuple[str, int] | BaseResponse:
         upload = form.file.data
         try:
             artifact = get_store().frames.create_from_csv(
-                upload.stream, upload.filename or "upload.csv", parent_id=form.parent_id.data or None
+                upload.stream,
+                upload.filename or "upload.csv",
+                parent_id=form.parent_id.data or None,
+                hierarchy=None if form.parent_id.data else form.hierarchy.data or None,
             )
+        except UnknownHierarchyError as error:
+            form.hierarchy.errors = [*form.hierarchy.errors, error.detail]
+            status = error.status
         except ArtifactError as error:
             form.file.errors = [*form.file.errors, error.detail]
             status = error.status

@@ -53,8 +53,9 @@ def _titling(value: Any) -> bool:
     return isinstance(value, (str, int, float)) and not isinstance(value, bool) and bool(str(value).strip())
 
 
-def title_key(data: Any) -> str | None:
-    """The key whose value titles the artifact, or None.
+def title_key(data: Any, preferred: str | None = None) -> str | None:
+    """The key whose value titles the artifact, or None: `preferred` (the hierarchy's title
+    field) when it holds a name, else the first name-like key.
 
     Never depends on key order: PostgreSQL's jsonb does not keep it, SQLite does, and the
     same artifact must get the same title on both.
@@ -62,7 +63,7 @@ def title_key(data: Any) -> str | None:
     if not isinstance(data, Mapping):
         return None
     suffixed = sorted(k for k in data if isinstance(k, str) and k.endswith(("_name", "_title")))
-    for key in [*NAME_KEYS, *suffixed, *DESCRIBING_KEYS]:
+    for key in [*([preferred] if preferred else []), *NAME_KEYS, *suffixed, *DESCRIBING_KEYS]:
         if _titling(data.get(key)):
             return key
     # Otherwise the first text field by name (text describes better than a number), then numbers.
@@ -70,13 +71,13 @@ def title_key(data: Any) -> str | None:
     return fallback[0][1] if fallback else None
 
 
-def title_of(data: Any) -> str | None:
+def title_of(data: Any, preferred: str | None = None) -> str | None:
     """A short human title: a name-like value bare, otherwise "key value"; None when nothing fits."""
-    key = title_key(data)
+    key = title_key(data, preferred)
     if key is None:
         return None
     value = _one_line(data[key], TITLE_LENGTH)
-    if _is_name_key(key):
+    if _is_name_key(key) or key == preferred:
         return value
     return _one_line(f"{key} {value}", TITLE_LENGTH)
 
@@ -92,11 +93,11 @@ def describe_value(value: Any) -> str:
     return _one_line(value, SUMMARY_VALUE_LENGTH)
 
 
-def summary_of(data: Any) -> str:
+def summary_of(data: Any, preferred: str | None = None) -> str:
     """One line naming the first few fields other than the title: "model_type: X · metrics: {1 key}"."""
     if not isinstance(data, Mapping):
         return describe_value(data)
-    shown = title_key(data)  # already on the page as the title
+    shown = title_key(data, preferred)  # already on the page as the title
     fields = [key for key in data if key != shown]
     parts = [f"{_one_line(key, SUMMARY_VALUE_LENGTH)}: {describe_value(data[key])}" for key in fields[:SUMMARY_FIELDS]]
     if len(fields) > SUMMARY_FIELDS:

@@ -28,13 +28,19 @@ from pydantic import ValidationError
 from werkzeug.wrappers import Response as BaseResponse
 
 from webapp.artifacts import ArtifactIn, ArtifactOut, ArtifactUpdate, MovePreview
-from webapp.artifacts.errors import ArtifactChangedError, ArtifactError, ArtifactNotFoundError, ArtifactValidationError
+from webapp.artifacts.errors import (
+    ArtifactChangedError,
+    ArtifactError,
+    ArtifactNotFoundError,
+    ArtifactValidationError,
+    UnknownHierarchyError,
+)
 from webapp.errors import render_error_page
 from webapp.http import attachment
 from webapp.store import get_store
 from webapp.web import presenters
 from webapp.web.htmx import is_fragment_request
-from webapp.web.forms import ArtifactForm, ConfirmForm, MoveForm
+from webapp.web.forms import ArtifactForm, ConfirmForm, MoveForm, offer_hierarchies
 
 bp = Blueprint("web", __name__)
 
@@ -68,18 +74,29 @@ class TreeNode:
 # Template helpers ------------------------------------------------------------------------
 
 
-def level_label(level: int) -> str:
-    return get_store().policy.hierarchy.label_for(level)
+def level_label(level: int, hierarchy: str | None = None) -> str:
+    """The label of `level` in `hierarchy` (None: the default one)."""
+    hierarchies = get_store().policy.hierarchies
+    return hierarchies.label_for(hierarchy or hierarchies.default_name, level)
+
+
+def _title_field(artifact: Any) -> str | None:
+    return get_store().policy.hierarchies.of(artifact.hierarchy).title_field if artifact.hierarchy else None
 
 
 def display_name(artifact: Any) -> str:
-    """The artifact's title, or "Untitled <level label>"."""
-    return presenters.title_of(artifact.data) or f"Untitled {level_label(artifact.level)}"
+    """The artifact's title (its hierarchy's title field first), or "Untitled <level label>"."""
+    return presenters.title_of(artifact.data, _title_field(artifact)) or f"Untitled {artifact.level_label}"
+
+
+def summary(artifact: Any) -> str:
+    """One line of the artifact's fields, beside its title."""
+    return presenters.summary_of(artifact.data, _title_field(artifact))
 
 
 bp.add_app_template_filter(level_label, "level_label")
 bp.add_app_template_filter(display_name, "display_name")
-bp.add_app_template_filter(presenters.summary_of, "summary")
+bp.add_app_template_filter(summary, "summary")
 bp.add_app_template_global(presenters.is_frame, "is_frame")
 bp.add_app_template_global(presenters.looks_base64, "looks_base64")
 bp.add_app_template_global(presenters.pointer_append, "pointer_append")
@@ -139,14 +156,17 @@ def _picking(artifact: ArtifactOut) -> Picking:
 
 def _form_refused(form: Any, error: ArtifactError) -> None:
     """Show the manager's refusal on the form (the user's input stays in the fields)."""
-    if isinstance(error, ArtifactValidationError) and isinstance(form, ArtifactForm):
+    if isinstance(error, UnknownHierarchyError) and hasattr(form, "hierarchy"):
+        form.hierarchy.errors = [*form.hierarchy.errors, error.detail]
+    elif isinstance(error, ArtifactValidationError) and isinstance(form, ArtifactForm):
         form.refuse_data(error.detail)  # the data broke a limit of the store's policy
     else:
         form.form_errors.append(error.detail)
 
 
 def _artifact_in(form: ArtifactForm, parent_id: str | None) -> ArtifactIn:
-    return ArtifactIn.model_validate({"parent_id": parent_id, "data": form.data_value})
+    hierarchy = None if parent_id else form.hierarchy.data or None  # a child is in its parent's
+    return ArtifactIn.model_validate({"parent_id": parent_id, "data": form.data_value, "hierarchy": hierarchy})
 
 
 # Pages and fragments ---------------------------------------------------------------------
@@ -154,11 +174,18 @@ def _artifact_in(form: ArtifactForm, parent_id: str | None) -> ArtifactIn:
 
 @bp.get("/")
 def artifact_index() -> str:
-    """The root artifacts, newest first, optionally filtered by text in their data."""
+    """The root artifacts, newest first, optionally of one hierarchy and filtered by text in their data."""
     q = request.args.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    hierarchy = request.args.get("hierarchy", "").strip()[:MAX_QUERY_LENGTH] or None
+    manager = get_store().artifacts
     size = get_store().policy.default_page_size
-    listing = get_store().artifacts.list_page(_page_arg(), size, roots_only=True, text=q or None, newest_first=True)
-    context = {"listing": listing, "nodes": _tree_nodes(listing.items), "q": q}
+    listing = manager.list_page(
+        _page_arg(), size, roots_only=True, text=q or None, hierarchy=hierarchy, newest_first=True
+    )
+    context = {
+        "listing": listing, "nodes": _tree_nodes(listing.items), "q": q, "hierarchy": hierarchy,
+        "hierarchies": manager.hierarchy_list(),
+    }
     if is_fragment_request() and request.headers.get("HX-Target") == "listing":
         return render_template("artifacts/_listing.html", **context)
     return render_template("artifacts/index.html", **context)
@@ -226,6 +253,7 @@ def artifact_value(artifact_id: str) -> Response:
 def artifact_new() -> tuple[str, int] | BaseResponse:
     """Create a root artifact, or a child when `parent` (GET) / `parent_id` (POST) names one."""
     form = ArtifactForm()
+    offer_hierarchies(form.hierarchy, request.args.get("hierarchy"))
     status = 422 if request.method == "POST" else 200  # a POST that ends here was refused
     if request.method == "GET":
         parent_id = request.args.get("parent") or None
@@ -241,7 +269,7 @@ def artifact_new() -> tuple[str, int] | BaseResponse:
         except ValidationError:  # only the hidden parent id can be wrong here: data passed the form
             form.form_errors.append("The parent id of this form is not a valid artifact id.")
         else:
-            flash(f"Created {level_label(artifact.level)} “{display_name(artifact)}”.", "success")
+            flash(f"Created {artifact.level_label} “{display_name(artifact)}”.", "success")
             return redirect(url_for("web.artifact_detail", artifact_id=str(artifact.id)))
     parent = None
     if form.parent_id.data:
@@ -282,7 +310,7 @@ def artifact_edit(artifact_id: str) -> tuple[str, int] | BaseResponse:
         except ArtifactError as error:
             _form_refused(form, error)
         else:
-            flash(f"Saved {level_label(updated.level)} “{display_name(updated)}”.", "success")
+            flash(f"Saved {updated.level_label} “{display_name(updated)}”.", "success")
             return redirect(url_for("web.artifact_detail", artifact_id=str(updated.id)))
     return render_template(
         "artifacts/form.html", form=form, artifact=artifact, parent=None, refused=status == 422,
@@ -349,7 +377,7 @@ def artifact_move(artifact_id: str) -> tuple[str, int] | BaseResponse:
                 _move_refused(form, artifact, error)
                 preview = None
             else:
-                where = "a root" if moved.parent_id is None else f"a {level_label(moved.level)}"
+                where = "a root" if moved.parent_id is None else f"a {moved.level_label}"
                 flash(f"Moved “{display_name(moved)}”: it is now {where}.", "success")
                 return redirect(url_for("web.artifact_detail", artifact_id=str(moved.id)))
     new_parent = manager.get(preview.parent_id) if preview and preview.parent_id else None
@@ -389,7 +417,7 @@ def artifact_delete(artifact_id: str) -> tuple[str, int] | BaseResponse:
             _form_refused(form, error)
             status = error.status
         else:
-            flash(f"Deleted {level_label(artifact.level)} “{display_name(artifact)}”.", "success")
+            flash(f"Deleted {artifact.level_label} “{display_name(artifact)}”.", "success")
             if artifact.parent_id is not None:
                 return redirect(url_for("web.artifact_detail", artifact_id=str(artifact.parent_id)))
             return redirect(url_for("web.artifact_index"))
