@@ -142,6 +142,7 @@ class ArtifactManager:
         policy = policy or Policy()
         self.policy = policy if hierarchy is None else replace(policy, hierarchy=hierarchy)
         self.repo = repo
+        repo.max_item_data_bytes = self.policy.max_item_data_bytes  # listings cap `data` in SQL
         self.repository = repo  # the name servicekit code uses
         self.work = UnitOfWork(repo.session)
 

@@ -29,6 +29,10 @@ class Policy:
     max_upload_bytes: int = 100 * MIB
     # Per worker process: loaded tables and sort orders kept for quick paging.
     frame_cache_bytes: int = 192 * MIB
+    # Bytes of `data` (as JSON text) each item of a list, a tree or $expand carries: past
+    # it, a stand-in with a link (ArtifactRepository, _capped_data). 0: no cap. A list page
+    # of MAX_PAGE_SIZE items then holds at most 1000 × 16 KiB of data text.
+    max_item_data_bytes: int = 16 * 1024
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Policy:
@@ -45,6 +49,7 @@ class Policy:
             max_page_size=config["MAX_PAGE_SIZE"],
             max_upload_bytes=config["MAX_UPLOAD_BYTES"],
             frame_cache_bytes=config["FRAME_CACHE_BYTES"],
+            max_item_data_bytes=config.get("MAX_ITEM_DATA_BYTES", cls.max_item_data_bytes),
         )
 
     def check_data(self, data: Any, loc: tuple[str, ...] = ("body", "data")) -> None:

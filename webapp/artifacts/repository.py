@@ -6,7 +6,23 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, Row, Text, bindparam, cast, delete, func, insert, literal, literal_column, select, union_all, update
+from sqlalchemy import (
+    Integer,
+    LargeBinary,
+    Row,
+    Text,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from .models import Artifact, ArtifactCountDelta, ArtifactLevelCount
@@ -144,14 +160,50 @@ def _filtered(query: Any, shape: Shape) -> Any:
     return query
 
 
+# Listings and trees carry at most this many bytes of each artifact's `data` (as JSON text):
+# past it, the database sends a stand-in, so a few huge artifacts cannot make a list page
+# cost gigabytes. Every statement built on _list_columns binds it; 0 in the policy means no cap.
+ITEM_DATA_CAP = bindparam("max_item_data_bytes", type_=Integer)
+TRUNCATED = "$truncated"
+TRUNCATED_NAME_BYTES = 200  # a text `name` up to this long is kept in the stand-in (pages show it)
+
+
+def _capped_data(dialect: str) -> Any:
+    """`data` as JSON text, or, when that text is longer than ITEM_DATA_CAP, a stand-in the
+    database builds without sending the value:
+
+        {"name": "big.json", "$truncated": {"bytes": 62914560, "limit": 16384,
+                                            "href": "/api/v1/artifacts/<id>"}}
+
+    (`name` only when it is short text). The GET of the artifact itself has all of it.
+    """
+    text = cast(Artifact.data, Text)
+    href = literal("/api/v1/artifacts/", Text) + Artifact.id
+    if dialect == "postgresql":
+        size = func.octet_length(text)
+        name = Artifact.data["name"]
+        marker = func.jsonb_build_object(TRUNCATED, func.jsonb_build_object("bytes", size, "limit", ITEM_DATA_CAP, "href", href))
+        short_name = (func.jsonb_typeof(name) == "string") & (func.octet_length(name.astext) <= TRUNCATED_NAME_BYTES)
+        named = case((short_name, func.jsonb_build_object("name", name)), else_=cast(literal("{}"), Artifact.data.type))
+        stand_in = cast(named.op("||")(marker), Text)
+    else:  # SQLite keeps JSON as text: the length of its bytes needs no parsing
+        size = func.length(cast(Artifact.data, LargeBinary))
+        marker = func.json_object(TRUNCATED, func.json_object("bytes", size, "limit", ITEM_DATA_CAP, "href", href))
+        name = func.json_extract(Artifact.data, "$.name")
+        short_name = (func.json_type(Artifact.data, "$.name") == "text") & (func.length(name) <= TRUNCATED_NAME_BYTES)
+        stand_in = func.json_patch(case((short_name, func.json_object("name", name)), else_=literal("{}")), marker)
+    return case((size > ITEM_DATA_CAP, stand_in), else_=text).label("data")
+
+
 def _list_columns(dialect: str) -> Any:
-    """A listing's columns as subtree_rows reads them: `data` as JSON text and timestamps as
-    ISO-8601 text, decoded by the manager (orjson, pydantic) faster than per-value types."""
+    """A listing's columns as subtree_rows reads them: `data` as JSON text (capped, see
+    _capped_data) and timestamps as ISO-8601 text, decoded by the manager (orjson,
+    pydantic) faster than per-value types."""
     return select(
         Artifact.id,
         Artifact.parent_id,
         Artifact.level,
-        cast(Artifact.data, Text).label("data"),
+        _capped_data(dialect),
         _iso_text(Artifact.created_at, dialect).label("created_at"),
         _iso_text(Artifact.updated_at, dialect).label("updated_at"),
     )
@@ -195,8 +247,14 @@ def _by_id(row: Row[Any]) -> str:
 class ArtifactRepository:
     """Data access for `artifacts`, on one SQLAlchemy session."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, max_item_data_bytes: int = 0) -> None:
         self.session = session
+        # Policy.max_item_data_bytes (the manager sets it): the cap on `data` in listings.
+        self.max_item_data_bytes = max_item_data_bytes
+
+    @property
+    def _cap(self) -> dict[str, int]:
+        return {"max_item_data_bytes": self.max_item_data_bytes if self.max_item_data_bytes > 0 else 2**31 - 1}
 
     # Single rows ---------------------------------------------------------------
 
@@ -303,7 +361,7 @@ class ArtifactRepository:
         shape, params = _listing(**filters)
         connection = self.session.connection()
         rows = connection.execute(
-            _page_statement(shape, descending, connection.dialect.name), {**params, "offset": offset, "limit": limit}
+            _page_statement(shape, descending, connection.dialect.name), {**params, "offset": offset, "limit": limit, **self._cap}
         )
         return sorted(rows, key=_by_id, reverse=newest_first), total
 
@@ -315,7 +373,7 @@ class ArtifactRepository:
         shape, params = _listing(**filters)
         connection = self.session.connection()
         statement = _after_statement(shape, newest_first, connection.dialect.name)
-        return list(connection.execute(statement, {**params, "after": after_id, "limit": limit}))
+        return list(connection.execute(statement, {**params, "after": after_id, "limit": limit, **self._cap}))
 
     def all(self) -> list[Artifact]:
         return list(self.session.scalars(select(Artifact).order_by(Artifact.id)))
@@ -363,7 +421,7 @@ class ArtifactRepository:
         """
         connection = self.session.connection()
         statement = _subtree_rows_statement(connection.dialect.name, max_depth is not None)
-        return connection.execute(statement, {"root_id": root_id, "max_depth": max_depth}).all()
+        return connection.execute(statement, {"root_id": root_id, "max_depth": max_depth, **self._cap}).all()
 
     def subtree_ids(self, root_id: str) -> list[str]:
         """Ids of the root and all its descendants, deepest first (a safe delete order)."""
@@ -395,7 +453,7 @@ class ArtifactRepository:
         negative depths (-1 is the parent), in ONE query."""
         connection = self.session.connection()
         statement = _expansion_rows_statement(connection.dialect.name)
-        return connection.execute(statement, {"root_id": artifact_id, "artifact_id": artifact_id}).all()
+        return connection.execute(statement, {"root_id": artifact_id, "artifact_id": artifact_id, **self._cap}).all()
 
     def is_descendant_or_self(self, candidate_id: str, artifact_id: str) -> bool:
         """True when `candidate_id` is `artifact_id` or lies in its subtree."""
