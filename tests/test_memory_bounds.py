@@ -3,9 +3,17 @@ cut in SQL, while the artifact's own GET has all of it."""
 
 from __future__ import annotations
 
+import io
 import json
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+
+from tests.support.html import html
+from tests.support.problems import assert_problem
+from webapp.frames import parse_csv, rows_of, to_pandas
 
 CAP = 2_000
 pytestmark = pytest.mark.app_config(MAX_ITEM_DATA_BYTES=CAP)
@@ -83,3 +91,80 @@ def test_no_cap_when_the_setting_is_zero(client, family):
     big, _, _ = family
     items = client.get("/api/v1/artifacts").get_json()["items"]
     assert next(item for item in items if item["id"] == big["id"])["data"] == big["data"]
+
+
+# CSV files are read a block at a time --------------------------------------------------
+
+
+def csv_upload(client, content: bytes, path: str = "/api/v1/artifacts/$upload"):
+    return client.post(path, data={"file": (io.BytesIO(content), "rows.csv")}, content_type="multipart/form-data")
+
+
+def whole_file_read(content: bytes) -> pd.DataFrame:
+    """How pandas reads the file all at once: what reading it a block at a time must give."""
+    return pd.read_csv(io.BytesIO(content))
+
+
+@pytest.mark.parametrize(
+    ("late_value", "dtype"),
+    [("x", "str"), ("2.5", "float64"), ("", "int64")],  # "": a missing value; the rows before are whole numbers
+)
+def test_a_value_past_the_first_block_widens_its_column(late_value, dtype):
+    rows = [f"{number},{number % 7},name {number}" for number in range(5_000)]
+    rows[4_321] = f"4321,{late_value},name 4321"  # far beyond the first 1 KiB block
+    content = ("id,score,name\n" + "\n".join(rows) + "\n").encode()
+    parsed = parse_csv(io.BytesIO(content), "rows.csv", block_bytes=1024)
+    expected_dtype = "float64" if late_value == "" else dtype  # pandas: a gap makes a number column float
+    assert parsed.dtypes["score"] == expected_dtype
+    assert parsed.dtypes["id"] == "int64" and parsed.row_count == 5_000
+    read = to_pandas(parsed.table)
+    expected = whole_file_read(content)
+    assert read["score"].astype(str).tolist() == expected["score"].astype(str).tolist()
+    assert read["id"].tolist() == expected["id"].tolist()
+
+
+def test_a_column_empty_in_the_first_block_gets_the_type_of_its_later_values():
+    content = ("a,b\n" + "1,\n" * 2_000 + "2,3.5\n").encode()
+    parsed = parse_csv(io.BytesIO(content), "gaps.csv", block_bytes=1024)
+    assert parsed.dtypes == {"a": "int64", "b": "float64"}
+    assert rows_of(parsed.table.slice(2_000)) == [[2, 3.5]]
+
+
+def test_the_stored_file_has_row_groups_a_page_can_read_alone():
+    content = ("n\n" + "\n".join(str(number) for number in range(200_000)) + "\n").encode()
+    parsed = parse_csv(io.BytesIO(content), "n.csv", block_bytes=64 * 1024)
+    metadata = pq.ParquetFile(pa.BufferReader(parsed.content)).metadata
+    assert metadata.num_rows == 200_000 and metadata.num_row_groups > 1
+    assert max(metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)) <= 64 * 1024
+    assert parsed.summary is not None  # describe() of all rows, read back a column at a time
+    summary = dict(zip(parsed.summary["columns"], zip(*parsed.summary["data"], strict=True), strict=True))
+    assert dict(zip(summary["statistic"], summary["n"], strict=True))["max"] == 199_999
+
+
+@pytest.mark.app_config(MAX_TABLE_ROWS=1_000)
+def test_more_rows_than_max_table_rows_are_refused_and_store_nothing(client):
+    content = ("a,b\n" + "1,2\n" * 1_001).encode()
+    body = assert_problem(csv_upload(client, content), 413, "too-many-rows")
+    assert "more than 1,000 rows" in body["detail"] and "MAX_TABLE_ROWS" in body["detail"]
+    page = csv_upload(client, content, "/artifacts/upload")
+    assert page.status_code == 413 and "more than 1,000 rows" in html(page).get_text()
+    assert client.get("/api/v1/artifacts").get_json()["total"] == 0
+    assert csv_upload(client, ("a,b\n" + "1,2\n" * 1_000).encode()).status_code == 201
+
+
+# Sorting a table too big to decode whole ------------------------------------------------
+
+
+@pytest.mark.app_config(FRAME_CACHE_BYTES=64 * 1024)  # no table fits: pages read row groups one by one
+def test_sorted_pages_of_a_table_never_decoded_whole_match_pandas(client):
+    numbers = [(number * 7_919) % 100_003 for number in range(150_000)]
+    lines = [f"{value},{'' if value % 11 == 0 else value % 97},t{value % 13}" for value in numbers]
+    content = ("key,score,tag\n" + "\n".join(lines) + "\n").encode()
+    created = csv_upload(client, content).get_json()
+    rows = f"/api/v1/artifacts/{created['id']}/frame/rows"
+    expected = whole_file_read(content)
+    for column, order, page in [("score", "desc", 1), ("score", "asc", 1_500), ("tag", "asc", 733), ("key", "desc", 40)]:
+        got = client.get(f"{rows}?sort={column}&order={order}&page={page}&size=100").get_json()
+        ranked = expected.sort_values(column, ascending=order == "asc", kind="stable", na_position="last")
+        want = ranked.iloc[(page - 1) * 100 : page * 100]
+        assert [row[0] for row in got["data"]] == want["key"].tolist(), (column, order, page)

@@ -73,6 +73,7 @@ def from_environment() -> dict[str, Any]:
         # Storing a CSV peaks a worker at about 160 MB + 2.7 × the file: 100 MiB stays under 500 MB.
         "MAX_UPLOAD_BYTES": _int("MAX_UPLOAD_BYTES", Policy.max_upload_bytes),
         "FRAME_CACHE_BYTES": _int("FRAME_CACHE_BYTES", Policy.frame_cache_bytes),
+        "MAX_TABLE_ROWS": _int("MAX_TABLE_ROWS", Policy.max_table_rows),
         "MAX_ITEM_DATA_BYTES": _int("MAX_ITEM_DATA_BYTES", Policy.max_item_data_bytes),
         # PostgreSQL connections each worker keeps (plus 10 more when busy): at least one per
         # thread, so no thread waits for a connection; gunicorn.conf.py sets it to its threads.

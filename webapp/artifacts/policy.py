@@ -27,6 +27,10 @@ class Policy:
     max_page_size: int = 1000
     # CSV uploads (the JSON body limit is MAX_CONTENT_LENGTH, checked by Flask).
     max_upload_bytes: int = 100 * MIB
+    # Rows of an uploaded table: more is refused while the file is read (413). Sorting a
+    # table reads its sort column whole; at this many rows that stays within a worker's
+    # memory bound (docs/performance.md, "Memory").
+    max_table_rows: int = 10_000_000
     # Per worker process: loaded tables and sort orders kept for quick paging.
     frame_cache_bytes: int = 192 * MIB
     # Bytes of `data` (as JSON text) each item of a list, a tree or $expand carries: past
@@ -49,6 +53,7 @@ class Policy:
             max_page_size=config["MAX_PAGE_SIZE"],
             max_upload_bytes=config["MAX_UPLOAD_BYTES"],
             frame_cache_bytes=config["FRAME_CACHE_BYTES"],
+            max_table_rows=config.get("MAX_TABLE_ROWS", cls.max_table_rows),
             max_item_data_bytes=config.get("MAX_ITEM_DATA_BYTES", cls.max_item_data_bytes),
         )
 
