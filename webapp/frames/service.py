@@ -196,7 +196,9 @@ class FrameService:
             values = self._decoded(loaded).column(column) if self._fits(loaded) else loaded.column(column)
             indices = pc.array_sort_indices(values, order=direction, null_placement="at_end")
             del values
-            return indices.cast(pa.uint32()) if len(indices) <= 2**32 else indices  # half the cache space
+            indices = indices.cast(pa.uint32()) if len(indices) <= 2**32 else indices  # half the cache space
+            return_freed_memory()  # the decoded column and the 64-bit indices
+            return indices
 
         return self.cache.get((*loaded.key, "sort", column, order), sort, lambda indices: indices.nbytes)
 
