@@ -53,6 +53,11 @@ def test_stalled_heads_leave_health_and_reads_answering(database_url):
                     status, seconds = timed_get(base + path)
                     assert status == 200, path
                     assert seconds < 1, f"{path} took {seconds:.2f} s behind {STALLED} stalled sockets"
+            with requests.Session() as session:  # kept-alive connections: each next head is read the same way
+                for _ in range(5):
+                    started = time.monotonic()
+                    assert session.get(f"{base}/api/v1/artifacts/{artifact}", timeout=5).status_code == 200
+                    assert time.monotonic() - started < 1
         finally:
             for sock in sockets:
                 sock.close()
