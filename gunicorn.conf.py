@@ -5,7 +5,10 @@ variables instead of editing this file; command-line flags still win over both.
 
     GUNICORN_BIND            where to listen          (default 127.0.0.1:8000; PORT=8080 → 0.0.0.0:8080)
     WEB_CONCURRENCY          worker processes         (default 2 × cores + 1, at most 8)
-    GUNICORN_TIMEOUT         seconds a request may run before its worker is replaced (default 60)
+    GUNICORN_THREADS         threads per worker, each serving one request at a time (default 8)
+    GUNICORN_HEADER_TIMEOUT  seconds a client has to send a request's line and headers (default 10)
+    GUNICORN_BODY_TIMEOUT    seconds a request body (or a response) may make no progress (default 30)
+    GUNICORN_TIMEOUT         seconds a worker's main loop may stall before the worker is replaced (default 60)
     GUNICORN_ACCESS_LOG      access log file, "-" for stdout (the default), "" to switch it off
     GUNICORN_ERROR_LOG       error log file, "-" for stderr (the default)
     GUNICORN_LOG_LEVEL       debug, info (default), warning, error
@@ -15,15 +18,22 @@ variables instead of editing this file; command-line flags still win over both.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import multiprocessing
 import os
 import re
+import selectors
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections import deque
+from functools import partial
 from typing import Any
+
+from gunicorn.workers import gthread
 
 
 def _bind() -> str:
@@ -44,10 +54,24 @@ def _workers() -> int:
 
 bind = _bind()
 workers = _workers()
-worker_class = "sync"  # the app is synchronous; put nginx (or another buffering proxy) in front
 
-# A request slower than this is stuck: the master kills its worker and starts another.
+# Threads, so that a slow client costs one thread rather than a whole worker: while one
+# upload trickles in, or an export streams out, the worker's other threads go on answering.
+# Heavy work stays bounded per worker whatever the thread count (FrameService parses one
+# CSV at a time per worker; see docs/performance.md, "Memory"). Each thread that queries
+# holds one database connection: SQLAlchemy's pool gives a worker DATABASE_POOL_SIZE
+# (default: this number) plus 10 overflow, so no thread waits for a connection.
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+os.environ.setdefault("DATABASE_POOL_SIZE", str(threads))  # read by the workers' app (webapp/config.py)
+# Connections a worker holds at once: stalled and kept-alive ones cost a socket each, no thread.
+worker_connections = 1000
+
+# gthread's main loop heartbeats whatever its threads do, so a long request (a 100 s
+# upload, a big export) is never killed for taking long: this only replaces a worker
+# whose main loop itself is stuck. Slow clients are cut off by the two timeouts below.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+header_timeout = float(os.environ.get("GUNICORN_HEADER_TIMEOUT", "10"))
+body_timeout = float(os.environ.get("GUNICORN_BODY_TIMEOUT", "30"))
 graceful_timeout = 30  # on SIGTERM/SIGHUP, in-flight requests get this long to finish
 keepalive = 5  # seconds to hold an idle keep-alive connection (behind a proxy on the same host)
 
@@ -87,6 +111,118 @@ SHARED_LIBRARIES = (
     "flask", "flask_sqlalchemy", "flask_wtf", "flask_migrate", "alembic", "sqlalchemy", "pydantic", "pandas", "pyarrow",
     "prometheus_client",
 )
+
+
+class HeadBufferingWorker(gthread.ThreadWorker):
+    """gthread, except that a request's line and headers are read by the worker's event loop
+    (as nginx does) and a thread is taken only once they are all there.
+
+    Plain gthread hands a connection to a thread as soon as it is readable; a client that
+    sends half a request and stalls then holds that thread until it goes away, and a few
+    such sockets hold them all. Here such a socket costs a connection: after
+    `header_timeout` seconds without a complete head it is answered 408 and closed. Once
+    a thread serves the request, every read and write of the body and the response must
+    make progress within `body_timeout` seconds (a body that stalls that long ends the
+    request with a 400; a 9 KB/s upload never stalls that long, and takes as long as it needs).
+    Under TLS terminated by gunicorn itself, heads are read by the threads as in plain gthread.
+    """
+
+    HEAD_END = b"\r\n\r\n"
+    READ_SIZE = 64 * 1024
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.heading: deque[Any] = deque()  # connections reading a head, oldest deadline first
+        cfg = self.cfg
+        # The longest head the parser accepts; past it, the parser's own error answers.
+        self.max_head = cfg.limit_request_line + cfg.limit_request_fields * (cfg.limit_request_field_size + 2) + 4
+
+    def accept(self, listener: Any) -> None:
+        if self.cfg.is_ssl:
+            return super().accept(listener)
+        try:
+            client, address = listener.accept()
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        self._read_head(gthread.TConn(self.cfg, client, address, listener.getsockname()))  # non-blocking
+
+    def on_client_socket_readable(self, conn: Any, client: Any) -> None:
+        """A kept-alive connection's next request: its head, too, is read here."""
+        if self.cfg.is_ssl:
+            return super().on_client_socket_readable(conn, client)
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        conn.sock.setblocking(False)
+        self._read_head(conn)
+
+    def _read_head(self, conn: Any) -> None:
+        conn.head = bytearray()
+        conn.head_deadline = time.monotonic() + header_timeout
+        self.heading.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_readable, conn))
+
+    def _on_head_readable(self, conn: Any, client: Any) -> None:
+        try:
+            data = conn.sock.recv(self.READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client went away
+            self._drop_heading(conn)
+            return
+        conn.head += data
+        if self.HEAD_END in conn.head or b"\n\n" in conn.head or len(conn.head) > self.max_head:
+            self.poller.unregister(conn.sock)
+            self.heading.remove(conn)
+            conn.data_ready = True  # no waiting for data in the thread: it is here
+            self.enqueue_req(conn)
+
+    def _drop_heading(self, conn: Any, answer: bytes = b"") -> None:
+        self.heading.remove(conn)
+        try:
+            self.poller.unregister(conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+        if answer:
+            try:
+                conn.sock.send(answer)  # non-blocking, best effort: the client may not be reading
+            except OSError:
+                pass
+        self.nr_conns -= 1
+        conn.close()
+
+    def murder_pending(self) -> None:
+        """Called by the main loop about once a second: heads past their deadline get a 408."""
+        super().murder_pending()
+        now = time.monotonic()
+        while self.heading and self.heading[0].head_deadline <= now:
+            self._drop_heading(self.heading[0], REQUEST_TIMEOUT_RESPONSE)
+
+    def handle(self, conn: Any) -> Any:
+        """In a thread: give the parser the head read so far, then serve the request as gthread does."""
+        head = getattr(conn, "head", None)
+        if head is not None:
+            conn.head = None
+            conn.sock.setblocking(True)
+            conn.init()  # creates the parser on a new connection (a no-op on a kept-alive one)
+            conn.parser.unreader.unread(bytes(head))
+        return super().handle(conn)
+
+    def handle_request(self, req: Any, conn: Any) -> Any:
+        conn.sock.settimeout(body_timeout)  # every body read and response write from here on
+        return super().handle_request(req, conn)
+
+
+REQUEST_TIMEOUT_RESPONSE = (
+    b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+    b"Content-Length: 37\r\n\r\nThe request's headers took too long.\n"
+)
+
+worker_class = HeadBufferingWorker
 
 
 def on_starting(server: Any) -> None:

@@ -48,8 +48,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if app.config["ENV_NAME"] == "production" and not app.config.get("TRUSTED_HOSTS"):
         app.logger.warning("TRUSTED_HOSTS is not set: requests for any Host are answered (docs/deploying.md)")
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    pool_size = app.config.get("DATABASE_POOL_SIZE", 5)  # one connection per gunicorn thread
+    pool = {} if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") else {"pool_size": pool_size}
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
         **engine_options(app.config["SQLALCHEMY_DATABASE_URI"]),
+        **pool,
         **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
     }
     app.json.sort_keys = False  # keep problem documents and artifacts in their natural order

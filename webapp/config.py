@@ -75,9 +75,14 @@ def from_environment() -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 64 * 1024 * 1024),
         "MAX_JSON_DEPTH": _int("MAX_JSON_DEPTH", Policy.max_json_depth),
         "MAX_PAGE_SIZE": _int("MAX_PAGE_SIZE", Policy.max_page_size),
-        # Storing a CSV peaks a worker at about 160 MB + 2.7 × the file: 100 MiB stays under 500 MB.
+        # A CSV is read a block at a time: at both limits a worker peaks near 350 MB (docs/performance.md).
         "MAX_UPLOAD_BYTES": _int("MAX_UPLOAD_BYTES", Policy.max_upload_bytes),
         "FRAME_CACHE_BYTES": _int("FRAME_CACHE_BYTES", Policy.frame_cache_bytes),
+        "MAX_TABLE_ROWS": _int("MAX_TABLE_ROWS", Policy.max_table_rows),
+        "MAX_ITEM_DATA_BYTES": _int("MAX_ITEM_DATA_BYTES", Policy.max_item_data_bytes),
+        # PostgreSQL connections each worker keeps (plus 10 more when busy): at least one per
+        # thread, so no thread waits for a connection; gunicorn.conf.py sets it to its threads.
+        "DATABASE_POOL_SIZE": _int("DATABASE_POOL_SIZE", 5),
         "AUTO_MIGRATE": os.environ.get("AUTO_MIGRATE", "1").lower() not in {"0", "false", "no"},
         # Behind a reverse proxy: how many proxies set each X-Forwarded-* header (0 = ignore it).
         **{f"PROXY_FIX_{header}": _int(f"PROXY_FIX_{header}", 0) for header in PROXY_HEADERS},

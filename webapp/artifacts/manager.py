@@ -26,7 +26,7 @@ from .errors import (
 from .hierarchy import ArtifactHierarchy, Hierarchies
 from .models import Artifact, new_id, utcnow
 from .policy import Policy
-from .repository import ArtifactRepository
+from .repository import ArtifactRepository, listed_data
 from .unit_of_work import UnitOfWork, read_use_case
 from .schemas import (
     ArtifactExpansion,
@@ -49,7 +49,8 @@ _LONG_DIGITS = re.compile(r"\d{20}")
 
 
 def _json_value(text: str) -> Any:
-    return json.loads(text) if _LONG_DIGITS.search(text) else orjson.loads(text)
+    """A listed row's data (listings carry a stand-in for data over the cap: listed_data)."""
+    return listed_data(json.loads(text) if _LONG_DIGITS.search(text) else orjson.loads(text))
 
 
 def _validated_tree(document: dict[str, Any], root_model: type[ArtifactTreeNode]) -> Any:
@@ -158,6 +159,7 @@ class ArtifactManager:
             policy = replace(policy, hierarchies=policy.hierarchies.with_hierarchy(hierarchy, default=True))
         self.policy = policy
         self.repo = repo
+        repo.max_item_data_bytes = self.policy.max_item_data_bytes  # listings cap `data` in SQL
         self.repository = repo  # the name servicekit code uses
         self.work = UnitOfWork(repo.session)
 

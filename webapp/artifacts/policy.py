@@ -28,8 +28,16 @@ class Policy:
     max_page_size: int = 1000
     # CSV uploads (the JSON body limit is MAX_CONTENT_LENGTH, checked by Flask).
     max_upload_bytes: int = 100 * MIB
+    # Rows of an uploaded table: more is refused while the file is read (413). Sorting a
+    # table reads its sort column whole; at this many rows that stays within a worker's
+    # memory bound (docs/performance.md, "Memory").
+    max_table_rows: int = 10_000_000
     # Per worker process: loaded tables and sort orders kept for quick paging.
     frame_cache_bytes: int = 192 * MIB
+    # Bytes of `data` (as JSON text) each item of a list, a tree or $expand carries: past
+    # it, a stand-in with a link (ArtifactRepository, _capped_data). 0: no cap. A list page
+    # of MAX_PAGE_SIZE items then holds at most 1000 × 16 KiB of data text.
+    max_item_data_bytes: int = 16 * 1024
 
     @property
     def hierarchy(self) -> ArtifactHierarchy:
@@ -61,6 +69,8 @@ class Policy:
             max_page_size=config["MAX_PAGE_SIZE"],
             max_upload_bytes=config["MAX_UPLOAD_BYTES"],
             frame_cache_bytes=config["FRAME_CACHE_BYTES"],
+            max_table_rows=config.get("MAX_TABLE_ROWS", cls.max_table_rows),
+            max_item_data_bytes=config.get("MAX_ITEM_DATA_BYTES", cls.max_item_data_bytes),
         )
 
     def check_data(self, data: Any, loc: tuple[str, ...] = ("body", "data")) -> None:

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, Row, Text, bindparam, cast, delete, func, insert, literal, literal_column, select, union_all, update
+from sqlalchemy import (
+    Integer,
+    LargeBinary,
+    Row,
+    Text,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from .models import Artifact, ArtifactCount, ArtifactCountDelta
@@ -161,14 +179,88 @@ def _filtered(query: Any, shape: Shape) -> Any:
     return query
 
 
+# Listings and trees carry at most this many bytes of each artifact's `data` (as JSON text):
+# past it, the database sends a stand-in, so a few huge artifacts cannot make a list page
+# cost gigabytes. Every statement built on _list_columns binds it; 0 in the policy means no cap.
+ITEM_DATA_CAP = bindparam("max_item_data_bytes", type_=Integer)
+TRUNCATED = "$truncated"
+HEAD = "$head"  # the first characters of the data's text, for listed_data to find the name in
+HEAD_CHARACTERS = 1024
+NAME_BYTES = 200  # a text `name` up to this long is kept in the stand-in (pages show it)
+
+
+def _capped_data(dialect: str) -> Any:
+    """`data` as JSON text, or, when that text is longer than ITEM_DATA_CAP, a stand-in the
+    database builds without sending the value:
+
+        {"name": "big.json",
+         "$truncated": {"bytes": 62914560, "limit": 16384, "href": "/api/v1/artifacts/<id>"}}
+
+    with `name` when it is short text. PostgreSQL looks it up in the jsonb; SQLite would
+    have to parse the whole text (3.40 caches a few parses per statement: a list of five
+    60 MB artifacts peaked a worker at 1.5 GB), so it sends the text's first characters
+    instead ("$head") and listed_data finds the name there.
+    """
+    text = cast(Artifact.data, Text)
+    href = literal("/api/v1/artifacts/", Text) + Artifact.id
+    if dialect == "postgresql":  # jsonb: finding `name` in it is a lookup, not a parse
+        size = func.octet_length(text)
+        details = func.jsonb_build_object("bytes", size, "limit", ITEM_DATA_CAP, "href", href)
+        name = Artifact.data["name"]
+        short_name = (func.jsonb_typeof(name) == "string") & (func.octet_length(name.astext) <= NAME_BYTES)
+        named = case((short_name, func.jsonb_build_object("name", name)), else_=cast(literal("{}"), Artifact.data.type))
+        stand_in = cast(named.op("||")(func.jsonb_build_object(TRUNCATED, details)), Text)
+    else:  # SQLite keeps JSON as text: the length of its bytes needs no parsing (nor do these)
+        size = func.length(cast(Artifact.data, LargeBinary))
+        details = func.json_object("bytes", size, "limit", ITEM_DATA_CAP, "href", href)
+        stand_in = func.json_object(TRUNCATED, details, HEAD, func.substr(text, 1, HEAD_CHARACTERS))
+    return case((size > ITEM_DATA_CAP, stand_in), else_=text).label("data")
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+def listed_data(value: Any) -> Any:
+    """A listed item's data: as stored, or the stand-in of _capped_data, finished: SQLite's
+    "$head" gives way to the top-level `name` when that is short text found whole in those
+    first characters (SQLite keeps keys in the order they were written)."""
+    if type(value) is not dict or HEAD not in value or TRUNCATED not in value:
+        return value
+    name = _top_level_text(value.pop(HEAD), "name")
+    return {"name": name, **value} if name is not None else value
+
+
+def _top_level_text(head: str, key: str) -> str | None:
+    """The text value of `key` in the JSON object whose text begins with `head`, if it is there whole."""
+    at = _WHITESPACE.match(head, 1).end() if head.startswith("{") else len(head)
+    while at < len(head):
+        try:
+            found, at = _DECODER.raw_decode(head, at)
+            at = _WHITESPACE.match(head, at).end()
+            if head[at : at + 1] != ":":
+                return None
+            value, at = _DECODER.raw_decode(head, _WHITESPACE.match(head, at + 1).end())
+        except ValueError:  # cut off within this entry
+            return None
+        if found == key:
+            return value if isinstance(value, str) and len(value.encode()) <= NAME_BYTES else None
+        at = _WHITESPACE.match(head, at).end()
+        if head[at : at + 1] != ",":
+            return None
+        at = _WHITESPACE.match(head, at + 1).end()
+    return None
+
+
 def _list_columns(dialect: str) -> Any:
-    """A listing's columns as subtree_rows reads them: `data` as JSON text and timestamps as
-    ISO-8601 text, decoded by the manager (orjson, pydantic) faster than per-value types."""
+    """A listing's columns as subtree_rows reads them: `data` as JSON text (capped, see
+    _capped_data) and timestamps as ISO-8601 text, decoded by the manager (orjson,
+    pydantic) faster than per-value types."""
     return select(
         Artifact.id,
         Artifact.parent_id,
         Artifact.level,
-        cast(Artifact.data, Text).label("data"),
+        _capped_data(dialect),
         _iso_text(Artifact.created_at, dialect).label("created_at"),
         _iso_text(Artifact.updated_at, dialect).label("updated_at"),
         Artifact.hierarchy,
@@ -213,8 +305,14 @@ def _by_id(row: Row[Any]) -> str:
 class ArtifactRepository:
     """Data access for `artifacts`, on one SQLAlchemy session."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, max_item_data_bytes: int = 0) -> None:
         self.session = session
+        # Policy.max_item_data_bytes (the manager sets it): the cap on `data` in listings.
+        self.max_item_data_bytes = max_item_data_bytes
+
+    @property
+    def _cap(self) -> dict[str, int]:
+        return {"max_item_data_bytes": self.max_item_data_bytes if self.max_item_data_bytes > 0 else 2**31 - 1}
 
     # Single rows ---------------------------------------------------------------
 
@@ -331,7 +429,7 @@ class ArtifactRepository:
         shape, params = _listing(**filters)
         connection = self.session.connection()
         rows = connection.execute(
-            _page_statement(shape, descending, connection.dialect.name), {**params, "offset": offset, "limit": limit}
+            _page_statement(shape, descending, connection.dialect.name), {**params, "offset": offset, "limit": limit, **self._cap}
         )
         return sorted(rows, key=_by_id, reverse=newest_first), total
 
@@ -343,7 +441,7 @@ class ArtifactRepository:
         shape, params = _listing(**filters)
         connection = self.session.connection()
         statement = _after_statement(shape, newest_first, connection.dialect.name)
-        return list(connection.execute(statement, {**params, "after": after_id, "limit": limit}))
+        return list(connection.execute(statement, {**params, "after": after_id, "limit": limit, **self._cap}))
 
     def all(self) -> list[Artifact]:
         return list(self.session.scalars(select(Artifact).order_by(Artifact.id)))
@@ -403,7 +501,7 @@ class ArtifactRepository:
         """
         connection = self.session.connection()
         statement = _subtree_rows_statement(connection.dialect.name, max_depth is not None)
-        return connection.execute(statement, {"root_id": root_id, "max_depth": max_depth}).all()
+        return connection.execute(statement, {"root_id": root_id, "max_depth": max_depth, **self._cap}).all()
 
     def subtree_ids(self, root_id: str) -> list[str]:
         """Ids of the root and all its descendants, deepest first (a safe delete order)."""
@@ -436,7 +534,7 @@ class ArtifactRepository:
         negative depths (-1 is the parent), in ONE query."""
         connection = self.session.connection()
         statement = _expansion_rows_statement(connection.dialect.name)
-        return connection.execute(statement, {"root_id": artifact_id, "artifact_id": artifact_id}).all()
+        return connection.execute(statement, {"root_id": artifact_id, "artifact_id": artifact_id, **self._cap}).all()
 
     def is_descendant_or_self(self, candidate_id: str, artifact_id: str) -> bool:
         """True when `candidate_id` is `artifact_id` or lies in its subtree."""

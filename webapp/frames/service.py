@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from typing import Any, BinaryIO
 
 import pandas as pd
@@ -27,13 +28,15 @@ from .tables import (
     FramePage,
     LoadedFrame,
     clean_file_name,
-    parquet_bytes,
     parse_csv,
     read_inline,
     return_freed_memory,
     rows_of,
     to_pandas,
 )
+
+
+_PARSING = threading.Lock()
 
 
 class FrameService:
@@ -69,17 +72,23 @@ class FrameService:
         # near its budget however many tables it had cached.
         self.cache.make_room(stream.seek(0, io.SEEK_END))
         # Parse and compress before the write transaction: no lock is held meanwhile.
-        parsed = parse_csv(stream, clean_file_name(file_name), max_bytes=self.policy.max_upload_bytes)
+        # One parse at a time per worker, whatever its threads: each one's memory is
+        # bounded (docs/performance.md, "Memory"), and so is the worker's.
+        with _PARSING:
+            parsed = parse_csv(
+                stream, clean_file_name(file_name),
+                max_bytes=self.policy.max_upload_bytes, max_rows=self.policy.max_table_rows,
+            )  # fmt: skip
         artifact_in = ArtifactIn(parent_id=parent_id, data=parsed.artifact_data(), hierarchy=hierarchy)
         stored = {
             "format": PARQUET,
             "source_sha256": parsed.source.sha256,
             "source": parsed.source.model_dump(),
-            "row_count": parsed.table.num_rows,
-            "column_count": parsed.table.num_columns,
+            "row_count": parsed.row_count,
+            "column_count": len(parsed.column_names),
             "dtypes": parsed.dtypes,
             "summary": parsed.summary,
-            "content": parquet_bytes(parsed.table),
+            "content": parsed.content,
         }
         stored["size_bytes"] = len(stored["content"])
         del parsed  # the decoded rows: from here on the Parquet copy is all this worker keeps
@@ -138,8 +147,8 @@ class FrameService:
         if sort is None:
             rows = loaded.slice(offset, size)
         else:
-            indices = self._sort_indices(loaded, sort, order)
-            rows = self._decoded(loaded).take(indices.slice(offset, size))
+            indices = self._sort_indices(loaded, sort, order).slice(offset, size)
+            rows = self._decoded(loaded).take(indices) if self._fits(loaded) else loaded.take(indices)
         return FramePage(
             columns=columns,
             dtypes=loaded.dtypes,
@@ -175,11 +184,26 @@ class FrameService:
             return loaded.rows
         return self.cache.get((*loaded.key, "decoded"), loaded.table, lambda table: table.nbytes)
 
+    def _fits(self, loaded: LoadedFrame) -> bool:
+        """Whether the table, decoded, takes at most half the cache: then it is decoded once
+        and kept; a bigger one is never decoded whole (pages read its row groups one by one)."""
+        if isinstance(loaded.rows, pa.Table):
+            return True
+        metadata = loaded._parquet().metadata
+        decoded = sum(metadata.row_group(group).total_byte_size for group in range(metadata.num_row_groups))
+        return decoded <= self.cache.max_bytes // 2
+
     def _sort_indices(self, loaded: LoadedFrame, column: str, order: str) -> pa.Array:
         def sort() -> pa.Array:
             direction = "ascending" if order == "asc" else "descending"
-            indices = pc.sort_indices(self._decoded(loaded), sort_keys=[(column, direction, "at_end")])
-            return indices.cast(pa.uint32()) if len(indices) <= 2**32 else indices  # half the cache space
+            # Only the sort column is decoded for a big table: a stable sort of it alone
+            # gives the same order as sorting the whole table by it.
+            values = self._decoded(loaded).column(column) if self._fits(loaded) else loaded.column(column)
+            indices = pc.array_sort_indices(values, order=direction, null_placement="at_end")
+            del values
+            indices = indices.cast(pa.uint32()) if len(indices) <= 2**32 else indices  # half the cache space
+            return_freed_memory()  # the decoded column and the 64-bit indices
+            return indices
 
         return self.cache.get((*loaded.key, "sort", column, order), sort, lambda indices: indices.nbytes)
 

@@ -14,7 +14,8 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import PurePosixPath
@@ -171,6 +172,35 @@ class LoadedFrame:
             return self.schema.empty_table()
         return parquet.read_row_groups(groups, use_threads=False).slice(offset - first_row, length)
 
+    def column(self, name: str) -> pa.ChunkedArray:
+        """One column's rows, decoding that column only."""
+        if isinstance(self.rows, pa.Table):
+            return self.rows.column(name)
+        return self._parquet().read(columns=[name], use_threads=False).column(0)
+
+    def take(self, indices: pa.Array) -> pa.Table:
+        """The rows at `indices` (a page of a sort order), in that order, decoding one row
+        group at a time: never the whole table at once."""
+        if isinstance(self.rows, pa.Table):
+            return self.rows.take(indices)
+        parquet, wanted = self._parquet(), indices.to_pylist()
+        ordered = sorted(range(len(wanted)), key=wanted.__getitem__)  # positions by row number
+        pieces, places, start, cursor = [], [], 0, 0
+        for group in range(parquet.num_row_groups):
+            end = start + parquet.metadata.row_group(group).num_rows
+            local = []
+            while cursor < len(ordered) and wanted[ordered[cursor]] < end:
+                local.append(wanted[ordered[cursor]] - start)
+                places.append(ordered[cursor])
+                cursor += 1
+            if local:
+                pieces.append(parquet.read_row_group(group, use_threads=False).take(local))
+            start = end
+        if not pieces:
+            return self.schema.empty_table()
+        found = pa.concat_tables(pieces)  # rows by row number; put them back in the page's order
+        return found.take(pc.sort_indices(pa.array(places)))
+
     def batches(self) -> Iterator[pa.RecordBatch]:
         """All rows in stored order, EXPORT_BATCH_ROWS at a time."""
         if isinstance(self.rows, pa.Table):
@@ -197,11 +227,20 @@ class LoadedFrame:
 
 @dataclass(frozen=True)
 class ParsedCSV:
+    """An uploaded CSV, read: its rows already written as the Parquet file that is stored."""
+
     source: CSVSource
-    table: pa.Table
+    content: bytes  # the Parquet file (parquet_bytes' format)
+    row_count: int
+    column_names: list[str]
     dtypes: dict[str, str]
     summary: dict[str, Any] | None
     preview: PandasDataFrame
+
+    @property
+    def table(self) -> pa.Table:
+        """All rows, decoded (for scripts and tests: the service never needs them at once)."""
+        return pq.read_table(pa.BufferReader(self.content))
 
     def artifact_data(self) -> dict[str, Any]:
         """The artifact's JSON: provenance, shape and a preview; the rows live in artifact_frames."""
@@ -210,19 +249,57 @@ class ParsedCSV:
             "source": self.source.model_dump(),
             "frame": {
                 "storage": PARQUET,
-                "row_count": self.table.num_rows,
-                "column_count": self.table.num_columns,
+                "row_count": self.row_count,
+                "column_count": len(self.column_names),
                 "dtypes": self.dtypes,
                 "preview": self.preview.model_dump(),
             },
         }
 
 
+class TableTooLargeError(ArtifactError):
+    """More rows than MAX_TABLE_ROWS: refused while reading, before they could fill memory."""
+
+    status = 413
+    title = "Table too large"
+    slug = "too-many-rows"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"The file has more than {limit:,} rows, the most a table may have (MAX_TABLE_ROWS). "
+            "Split it into several files, or ask for the limit to be raised.",
+            limit=limit,
+        )
+
+
 # Parsing ------------------------------------------------------------------------------
 
+# The CSV is read a block at a time, and each block's rows go straight into the Parquet
+# file: a worker holds one block of decoded rows and the compressed output, never the
+# whole table (a 95 MiB file of 50M rows peaked at 1.9 GB when read whole). Arrow types
+# each column from the first block; a value in a later block that does not fit (a "x" in
+# a column of numbers) makes the reading start over with that column wider: int64 →
+# float64 → text (so a column is still typed from all of its values, as before).
+CSV_BLOCK_BYTES = 1024 * 1024  # Arrow's default; 4 MiB blocks of 2-byte rows peaked 140 MB higher
+MAX_RETYPES = 16  # after this many restarts, every column not yet settled is read as text
+# pandas' missing-value spellings, as read_csv(engine="pyarrow") passed them to Arrow.
+NA_VALUES = [
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+]  # fmt: skip
+_CONVERSION_ERROR = re.compile(r"In CSV column #(\d+): .*CSV conversion error to (\w+): invalid value '(.*)'", re.S)
 
-def parse_csv(stream: BinaryIO, file_name: str, *, max_bytes: int | None = None) -> ParsedCSV:
-    """Read an uploaded CSV with pandas. Raises InvalidCSVError, CSVTooLargeError.
+
+def parse_csv(
+    stream: BinaryIO,
+    file_name: str,
+    *,
+    max_bytes: int | None = None,
+    max_rows: int | None = None,
+    block_bytes: int = CSV_BLOCK_BYTES,
+) -> ParsedCSV:
+    """Read an uploaded CSV into a Parquet file, a block at a time. Raises InvalidCSVError,
+    CSVTooLargeError, TableTooLargeError (more than `max_rows` rows).
 
     `stream` must be seekable (Werkzeug's uploads and open files are). Delimiter and
     quote character are sniffed from the first 64 KiB (as pandas' own sep=None does);
@@ -235,47 +312,119 @@ def parse_csv(stream: BinaryIO, file_name: str, *, max_bytes: int | None = None)
     dialect = _sniff(sample, complete=size <= SNIFF_BYTES)
     first_row = next(csv.reader(io.StringIO(sample), dialect), [])
     header = not all(_is_number(field) for field in first_row)
-    names = _header_names(stream, encoding, dialect) if header else []
-    stream.seek(0)
-    try:
-        frame = pd.read_csv(
-            stream,
-            engine="pyarrow",  # strict about ragged rows, types a column from all its values
-            dtype_backend="pyarrow",  # keep Arrow arrays: no copy on the way to Parquet
-            sep=dialect.delimiter,
-            quotechar=dialect.quotechar,
-            header=0 if header else None,
-            encoding=encoding,
-        )
-    except pd.errors.EmptyDataError:
-        raise InvalidCSVError("The file is empty.") from None
-    except (ValueError, pa.ArrowException) as error:
-        reason = " ".join(str(error).replace("CSV parse error:", "").split())[:300]
-        raise InvalidCSVError(f"The file could not be read as CSV: {reason}") from None
-    if len(names) != frame.shape[1]:  # no header, or one the csv module splits otherwise than Arrow
-        names = [str(name) for name in frame.columns] if header else [""] * frame.shape[1]
-    if dialect.skipinitialspace:  # "a, b": the names without their spaces
-        names = [name.lstrip(" ") for name in names]
-    frame.columns = unique_names(names)
-    if frame.shape[1] > MAX_COLUMNS:
-        raise InvalidCSVError(f"The file has {frame.shape[1]:,} columns; at most {MAX_COLUMNS:,} are supported.")
-    if frame.empty and frame.shape[1]:
-        raise InvalidCSVError("The file has a header row but no data rows.")
-    if frame.empty:
-        raise InvalidCSVError("The file is empty.")
-    table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
-    del frame
-    return_freed_memory()  # the reader's buffers: a few times the file's size
-    if dialect.skipinitialspace:  # "a, b": Arrow already trims numbers and dates, not text
-        table = _strip_leading_spaces(table)
-    table = _storable(table)
-    dtypes, summary = profile(table)
-    preview = PandasDataFrame.model_construct(columns=table.column_names, data=rows_of(table.slice(0, PREVIEW_ROWS)))
     source = CSVSource(
         file_name=file_name, size_bytes=size, sha256=sha256, encoding=encoding,
         delimiter=dialect.delimiter, header=header,
     )  # fmt: skip
-    return ParsedCSV(source=source, table=table, dtypes=dtypes, summary=summary, preview=preview)
+    reading = _CSVReading(stream, encoding, dialect, header, max_rows, block_bytes)
+    for _ in range(MAX_RETYPES):
+        try:
+            return reading.run(source)
+        except _Retype as retype:
+            reading.column_types[retype.name] = retype.wider
+    reading.all_text = True  # a file whose columns keep changing type: every column as text
+    return reading.run(source)
+
+
+class _Retype(Exception):  # noqa: N818 (not an error: the signal to read again)
+    def __init__(self, name: str, wider: pa.DataType) -> None:
+        self.name, self.wider = name, wider
+
+
+@dataclass
+class _CSVReading:
+    stream: BinaryIO
+    encoding: str
+    dialect: type[csv.Dialect] | csv.Dialect
+    header: bool
+    max_rows: int | None
+    block_bytes: int
+    column_types: dict[str, pa.DataType] = dataclasses.field(default_factory=dict)
+    all_text: bool = False
+
+    def _reader(self) -> pa_csv.CSVStreamingReader:
+        self.stream.seek(0)
+        read = pa_csv.ReadOptions(
+            # Arrow skips a UTF-8 byte order mark itself; other encodings it decodes as it reads.
+            encoding="utf8" if self.encoding.startswith("utf-8") else self.encoding,
+            autogenerate_column_names=not self.header,
+            block_size=self.block_bytes,
+        )
+        parse = pa_csv.ParseOptions(delimiter=self.dialect.delimiter, quote_char=self.dialect.quotechar or '"')
+        convert = pa_csv.ConvertOptions(
+            null_values=NA_VALUES, strings_can_be_null=True, column_types=self.column_types,
+        )  # fmt: skip
+        try:
+            reader = pa_csv.open_csv(self.stream, read_options=read, parse_options=parse, convert_options=convert)
+        except pa.ArrowInvalid as error:
+            if "Empty CSV file" in str(error):
+                raise InvalidCSVError("The file is empty.") from None
+            raise _invalid(error) from None
+        if self.all_text:  # read again with every column as text
+            self.column_types = {name: pa.string() for name in reader.schema.names}
+            self.all_text = False
+            return self._reader()
+        return reader
+
+    def run(self, source: CSVSource) -> ParsedCSV:
+        reader = self._reader()
+        raw_names = reader.schema.names
+        names = [name.lstrip(" ") for name in raw_names] if self.dialect.skipinitialspace else list(raw_names)
+        names = unique_names(names if self.header else [""] * len(names))
+        if len(names) > MAX_COLUMNS:
+            raise InvalidCSVError(f"The file has {len(names):,} columns; at most {MAX_COLUMNS:,} are supported.")
+        sink, writer, rows, preview = io.BytesIO(), None, 0, None
+        try:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    break
+                except pa.ArrowInvalid as error:
+                    raise self._retype_or_invalid(error, reader.schema) from None
+                rows += batch.num_rows
+                if self.max_rows is not None and rows > self.max_rows:
+                    raise TableTooLargeError(self.max_rows)
+                table = pa.Table.from_batches([batch]).rename_columns(names)
+                if self.dialect.skipinitialspace:  # "a, b": Arrow already trims numbers and dates, not text
+                    table = _strip_leading_spaces(table)
+                table = _storable(table)
+                if writer is None:
+                    writer = pq.ParquetWriter(sink, table.schema, compression="zstd", use_dictionary=False)
+                    preview = table.slice(0, PREVIEW_ROWS)
+                writer.write_table(table, row_group_size=PARQUET_ROW_GROUP)
+                del batch, table
+        finally:
+            if writer is not None:
+                writer.close()
+        if not rows:
+            raise InvalidCSVError("The file has a header row but no data rows." if self.header else "The file is empty.")
+        content = sink.getvalue()
+        del sink
+        return_freed_memory()
+        assert preview is not None  # noqa: S101 (rows were written, so a first batch was)
+        dtypes, summary = profile(preview, lambda name: pq.read_table(pa.BufferReader(content), columns=[name]))
+        return ParsedCSV(
+            source=source, content=content, row_count=rows, column_names=names, dtypes=dtypes, summary=summary,
+            preview=PandasDataFrame.model_construct(columns=names, data=rows_of(preview)),
+        )  # fmt: skip
+
+    def _retype_or_invalid(self, error: pa.ArrowInvalid, schema: pa.Schema) -> Exception:
+        """A value that does not fit its column's type (found past the first block): read
+        again with that column wider. Any other error: the file is not valid CSV."""
+        found = _CONVERSION_ERROR.search(str(error))
+        if found is None:
+            return _invalid(error)
+        index, value = int(found.group(1)), found.group(3)
+        name, current = schema.names[index], schema.field(index).type
+        numeric = pa.types.is_integer(current) or pa.types.is_null(current)
+        wider = pa.float64() if numeric and _is_number(value) else pa.string()
+        return _Retype(name, wider)
+
+
+def _invalid(error: Exception) -> InvalidCSVError:
+    reason = " ".join(str(error).replace("CSV parse error:", "").split())[:300]
+    return InvalidCSVError(f"The file could not be read as CSV: {reason}")
 
 
 def _check_bytes(stream: BinaryIO, max_bytes: int | None) -> tuple[int, str, str]:
@@ -357,19 +506,6 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _header_names(stream: BinaryIO, encoding: str, dialect: type[csv.Dialect] | csv.Dialect) -> list[str]:
-    """The first record's fields as written (pandas would rename "a", "a" to "a", "a.1" and
-    a blank name to "Unnamed: 1"), however long the record is."""
-    stream.seek(0)
-    text = io.TextIOWrapper(stream, encoding=encoding, errors="replace", newline="")  # CR, LF or CRLF
-    try:
-        return next(csv.reader(text, dialect), [])
-    except csv.Error:  # Arrow decides what the file holds; its names then serve
-        return []
-    finally:
-        text.detach()  # leave the upload's stream open
-
-
 def unique_names(names: list[str]) -> list[str]:
     """Column names that can each be sorted and exported by name: a blank name becomes
     column_<position>, and repeats get _2, _3 … (never a name another column has).
@@ -419,23 +555,56 @@ def to_pandas(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(date_as_object=False)
 
 
-def profile(table: pa.Table) -> tuple[dict[str, str], dict[str, Any] | None]:
-    """The pandas dtype of each column, and describe() of the numeric columns as a
-    PandasDataFrame dict (None when there are none).
+def profile(
+    table: pa.Table, column: Callable[[str], pa.Table] | None = None
+) -> tuple[dict[str, str], dict[str, Any] | None]:
+    """The pandas dtype of each column of `table`, and describe() of the numeric columns as
+    a PandasDataFrame dict (None when there are none), of all rows: `column(name)` gives a
+    column's rows when `table` holds only some of them (a stored file's first rows).
 
     Converts a column at a time, and only the numeric ones for describe(): a whole
     pandas copy of a million-row table would double an upload's memory.
     """
     dtypes, described = {}, []
     for name in table.column_names:
-        column = to_pandas(table.select([name]))[name]
-        dtypes[name] = str(column.dtype)
-        if pa.types.is_integer(table.schema.field(name).type) or pa.types.is_floating(table.schema.field(name).type):
-            described.append(column.describe())
+        kind = table.schema.field(name).type
+        numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind)
+        # Numbers and booleans: their dtype depends on all rows (a gap makes int64 float64).
+        whole = column is not None and (numeric or pa.types.is_boolean(kind))
+        values = column(name).column(0) if whole else table.column(name)
+        dtypes[name] = _pandas_dtype(values)
+        if numeric:
+            described.append(_describe(name, values))
+        del values
     if not described:
         return dtypes, None
     summary = pd.concat(described, axis=1).reset_index(names="statistic")
     return dtypes, PandasDataFrame.from_dataframe(summary).model_dump()
+
+
+def _pandas_dtype(values: pa.ChunkedArray) -> str:
+    """The dtype to_pandas() gives the column, without converting it: pandas has no missing
+    integers or booleans in numpy dtypes, so a gap makes those float64 and object."""
+    if values.null_count and pa.types.is_integer(values.type):
+        return "float64"
+    if values.null_count and pa.types.is_boolean(values.type):
+        return "object"
+    return str(to_pandas(pa.table({"column": values.slice(0, 1)}))["column"].dtype)
+
+
+DESCRIBED = ["count", "mean", "std", "min", "25%", "50%", "75%", "max"]
+
+
+def _describe(name: str, values: pa.ChunkedArray) -> pd.Series:
+    """pandas' describe() of a numeric column, computed by Arrow on the column as it is: pandas
+    would first copy it, and sort another copy for the quartiles (a 10M-row column: 80 MB each)."""
+    count = len(values) - values.null_count
+    quartiles = pc.quantile(values, q=[0.25, 0.5, 0.75], interpolation="linear").to_pylist() if count else [None] * 3
+    statistics = [
+        count, pc.mean(values).as_py(), pc.stddev(values, ddof=1).as_py(),
+        pc.min(values).as_py(), *quartiles, pc.max(values).as_py(),
+    ]  # fmt: skip
+    return pd.Series([float("nan") if value is None else float(value) for value in statistics], index=DESCRIBED, name=name)
 
 
 def rows_of(table: pa.Table) -> list[list[Any]]:

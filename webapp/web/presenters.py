@@ -97,6 +97,9 @@ def summary_of(data: Any, preferred: str | None = None) -> str:
     """One line naming the first few fields other than the title: "model_type: X · metrics: {1 key}"."""
     if not isinstance(data, Mapping):
         return describe_value(data)
+    truncated = data.get("$truncated")  # a listing's stand-in for data too large to list
+    if isinstance(truncated, Mapping) and isinstance(truncated.get("bytes"), int):
+        return f"data too large to list here ({truncated['bytes']:,} bytes): open the artifact"
     shown = title_key(data, preferred)  # already on the page as the title
     fields = [key for key in data if key != shown]
     parts = [f"{_one_line(key, SUMMARY_VALUE_LENGTH)}: {describe_value(data[key])}" for key in fields[:SUMMARY_FIELDS]]
