@@ -73,6 +73,12 @@ def from_environment() -> dict[str, Any]:
         # Storing a CSV peaks a worker at about 160 MB + 2.7 × the file: 100 MiB stays under 500 MB.
         "MAX_UPLOAD_BYTES": _int("MAX_UPLOAD_BYTES", Policy.max_upload_bytes),
         "FRAME_CACHE_BYTES": _int("FRAME_CACHE_BYTES", Policy.frame_cache_bytes),
+        # Files: where their bytes live (empty: instance/blobs), how large one may be, and
+        # how old an unused blob must be before gc-blobs deletes it (seconds).
+        "BLOB_STORE_URL": os.environ.get("BLOB_STORE_URL", ""),
+        "S3_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL", ""),
+        "MAX_FILE_BYTES": _int("MAX_FILE_BYTES", Policy.max_file_bytes),
+        "BLOB_GC_GRACE": _int("BLOB_GC_GRACE", Policy.blob_gc_grace_seconds),
         "AUTO_MIGRATE": os.environ.get("AUTO_MIGRATE", "1").lower() not in {"0", "false", "no"},
         # Behind a reverse proxy: how many proxies set each X-Forwarded-* header (0 = ignore it).
         **{f"PROXY_FIX_{header}": _int(f"PROXY_FIX_{header}", 0) for header in PROXY_HEADERS},

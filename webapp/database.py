@@ -18,7 +18,7 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # made by create_all() (tests, or a script's open_session()) is at. 0003 and 0004 have no
 # entry: they change existing tables, which create_all() never alters, so a table alone
 # would not prove them; such a database is stamped 0002, and each checks what is missing.
-TABLES_BY_REVISION = (("0001", "artifacts"), ("0002", "artifact_frames"))
+TABLES_BY_REVISION = (("0001", "artifacts"), ("0002", "artifact_frames"), ("0007", "artifact_files"))
 
 
 def upgrade_schema(app: Flask) -> None:

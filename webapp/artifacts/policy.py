@@ -29,6 +29,11 @@ class Policy:
     max_upload_bytes: int = 100 * MIB
     # Per worker process: loaded tables and sort orders kept for quick paging.
     frame_cache_bytes: int = 192 * MIB
+    # Files of artifacts (PUT /artifacts/{id}/files/{name}), streamed to the blob store.
+    max_file_bytes: int = 5 * 1024 * MIB
+    # gc-blobs leaves unused blobs younger than this: an upload in flight has put its blob
+    # but not yet committed the row that uses it.
+    blob_gc_grace_seconds: int = 3600
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Policy:
@@ -45,6 +50,8 @@ class Policy:
             max_page_size=config["MAX_PAGE_SIZE"],
             max_upload_bytes=config["MAX_UPLOAD_BYTES"],
             frame_cache_bytes=config["FRAME_CACHE_BYTES"],
+            max_file_bytes=config.get("MAX_FILE_BYTES", cls.max_file_bytes),
+            blob_gc_grace_seconds=config.get("BLOB_GC_GRACE", cls.blob_gc_grace_seconds),
         )
 
     def check_data(self, data: Any, loc: tuple[str, ...] = ("body", "data")) -> None:
