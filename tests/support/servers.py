@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,8 +29,10 @@ def gunicorn_server(
 ) -> Iterator[str]:
     """A real `gunicorn wsgi:app` on a free loopback port; yields its base URL."""
     port = free_port()
+    blobs = tempfile.mkdtemp(prefix="blobs-")  # never the checkout's instance/blobs
     environment = {
         **os.environ,
+        "BLOB_STORE_URL": Path(blobs).as_uri(),
         "DATABASE_URL": database_url,
         "SECRET_KEY": "e2e-test-secret",
         **(env or {}),

@@ -50,7 +50,8 @@ class FileRepository:
     def blobs_in_use(self) -> Iterator[tuple[str, int, str, str]]:
         """(sha256, size, artifact_id, name) of every file, blob by blob (verify)."""
         statement = select(ArtifactFile.sha256, ArtifactFile.size, ArtifactFile.artifact_id, ArtifactFile.name)
-        yield from self.session.execute(statement.order_by(ArtifactFile.sha256)).tuples()
+        for sha256, size, artifact_id, name in self.session.execute(statement.order_by(ArtifactFile.sha256)):
+            yield sha256, size, artifact_id, name
 
     def count(self) -> int:
         return self.session.scalar(select(func.count()).select_from(ArtifactFile)) or 0
