@@ -60,6 +60,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from webapp.artifacts.database import configure_engine
     from webapp.extensions import csrf, db, migrate
     from webapp.database import upgrade_schema
+    from webapp.web.files import bp as files_bp
     from webapp.web.frames import bp as frames_bp
     from webapp.web.views import bp as web_bp
 
@@ -74,6 +75,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(health_bp)
     app.register_blueprint(frames_bp)
+    app.register_blueprint(files_bp)
     app.register_blueprint(frames_api_bp, url_prefix="/api/v1")
     app.register_blueprint(files_api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # the JSON API never authenticates by session cookie
