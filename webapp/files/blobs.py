@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import re
 import tempfile
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -69,24 +71,27 @@ class BlobStore(ABC):
     def receive(self, stream: BinaryIO, max_bytes: int) -> Staged:
         """Copy `stream` to a new staging file, hashing as it goes, in chunks of 1 MiB.
 
+        The writes run in a second thread, so that hashing (here) and writing (there) overlap:
+        both release the GIL, and on one thread a large upload ran at the sum of their
+        times. At most QUEUED chunks wait between the two, so memory stays flat.
         Raises FileTooLargeError past `max_bytes` (the staging file is removed).
         """
         self.staging.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(prefix=STAGING_PREFIX, dir=self.staging)
         path, digest, size, head = Path(name), hashlib.sha256(), 0, b""
+        writer = _Writer(handle)
         try:
-            with os.fdopen(handle, "wb") as out:
-                while chunk := stream.read(CHUNK):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise FileTooLargeError(max_bytes)
-                    if len(head) < HEAD_BYTES:
-                        head += chunk[: HEAD_BYTES - len(head)]
-                    digest.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())  # durable before anything refers to it
+            while chunk := stream.read(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise FileTooLargeError(max_bytes)
+                if len(head) < HEAD_BYTES:
+                    head += chunk[: HEAD_BYTES - len(head)]
+                writer.put(chunk)
+                digest.update(chunk)
+            writer.finish()  # flushed and fsynced: durable before anything refers to it
         except BaseException:
+            writer.abandon()
             path.unlink(missing_ok=True)
             raise
         return Staged(path, digest.hexdigest(), size, head)
@@ -170,6 +175,47 @@ class LocalBlobStore(BlobStore):
             if SHA256.match(path.name):
                 stat = path.stat()
                 yield BlobInfo(path.name, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
+
+
+class _Writer:
+    """Writes chunks to a file descriptor in a thread of its own, then fsyncs it."""
+
+    QUEUED = 4
+
+    def __init__(self, handle: int) -> None:
+        self.handle, self.error = handle, None
+        self.chunks: queue.Queue[bytes | None] = queue.Queue(self.QUEUED)
+        self.thread = threading.Thread(target=self._run, name="blob-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            with os.fdopen(self.handle, "wb", buffering=0) as out:
+                while (chunk := self.chunks.get()) is not None:
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[out.write(view) :]
+                os.fsync(out.fileno())
+        except BaseException as error:  # noqa: BLE001 - handed to the reading thread
+            self.error = error
+            while self.chunks.get() is not None:  # let the reader finish: drain to the end
+                pass
+
+    def put(self, chunk: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.chunks.put(chunk)
+
+    def finish(self) -> None:
+        self.chunks.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def abandon(self) -> None:
+        if self.thread.is_alive():
+            self.chunks.put(None)
+            self.thread.join()
 
 
 def _read_file(file: BinaryIO, start: int, stop: int | None) -> Iterator[bytes]:
