@@ -253,7 +253,9 @@ class S3BlobStore(BlobStore):
     def __init__(self, bucket: str, prefix: str, endpoint_url: str | None = None) -> None:
         self.bucket, self.prefix, self.endpoint_url = bucket, prefix.strip("/"), endpoint_url or None
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
-        self.staging = Path(tempfile.gettempdir()) / "artifact-store-staging"
+        # One staging directory per bucket and prefix: gc-blobs of one store never sweeps
+        # another's uploads in flight.
+        self.staging = Path(tempfile.gettempdir()) / "artifact-store-staging" / hashlib.sha256(self.url.encode()).hexdigest()[:16]
         self._client: Any = None
 
     @property
