@@ -53,7 +53,8 @@ IF_NONE_MATCH_FILE = {
     "description": "The file's ETag (its SHA-256, quoted): 304 without a body while the file still holds those bytes",
     "schema": {"type": "string"},
 }
-BYTES = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+# The file's bytes, as the type it is served with (image/png, text/plain, application/octet-stream …).
+BYTES = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
 UPLOAD = Schema(
     "FileUpload",
     {
