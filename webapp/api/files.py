@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request, url_for
 from pydantic import BaseModel
 from werkzeug.datastructures import ContentRange
-from werkzeug.exceptions import LengthRequired, UnsupportedMediaType
+from werkzeug.exceptions import BadRequest, LengthRequired, UnsupportedMediaType
 from werkzeug.routing import PathConverter
 
 from webapp.api.openapi import COMMON_ERRORS, Reply, Schema, operation, reply
@@ -94,6 +94,7 @@ def _stored(file: FileOut, created: bool, artifact_id: str) -> Response:
         200: reply("Replaced the file of that name", FileOut),
         201: reply("Created", FileOut),
         **COMMON_ERRORS,
+        400: "Malformed ULID, or no body (neither Content-Length nor Transfer-Encoding)",
         411: "No Content-Length, and the server cannot read a chunked body",
         413: "The body is larger than MAX_FILE_BYTES",
         422: NAME_ERRORS,
@@ -104,10 +105,14 @@ def put_file(artifact_id: str, name: str) -> Response:
     # One byte past the limit reaches FileService, which refuses it: Werkzeug would stop a
     # chunked body at the limit without a word, and a truncated file would be stored.
     request.max_content_length = files.policy.max_file_bytes + 1
-    if request.content_length is None and not request.environ.get("wsgi.input_terminated"):
-        # A server that cannot say where a chunked body ends hands Werkzeug none: refuse
-        # rather than store an empty file (gunicorn and most servers do say).
-        raise LengthRequired("Send a Content-Length, or a chunked body to a server that supports it.")
+    if request.content_length is None:
+        if "Transfer-Encoding" not in request.headers:
+            # No body at all (RFC 9112: its length is then 0); an empty file says Content-Length: 0.
+            raise BadRequest("Send the file's bytes as the body, with a Content-Length (0 for an empty file) or chunked.")
+        if not request.environ.get("wsgi.input_terminated"):
+            # A server that cannot say where a chunked body ends hands Werkzeug none: refuse
+            # rather than store an empty file (gunicorn and most servers do say).
+            raise LengthRequired("Send a Content-Length, or a chunked body to a server that supports it.")
     digest = parse_content_digest(request.headers.get("Content-Digest"))
     file, created = files.put(artifact_id, name, request.stream, digest=digest, media_type=request.content_type)
     return _stored(file, created, artifact_id)
