@@ -16,6 +16,8 @@ from webapp.artifacts import ArtifactIn, ArtifactManager, ArtifactOut
 from webapp.extensions import db
 from webapp.store import Store
 
+from tests.support.s3 import CREDENTIALS, moto_server, new_bucket
+
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
 
@@ -38,7 +40,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def app_config(request: pytest.FixtureRequest, database_url: str) -> dict[str, Any]:
+def app_config(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> dict[str, Any]:
     """The test app's settings; a module or test adds its own with
     `pytest.mark.app_config(KEY=value)` (overriding this fixture would lose the database parameter)."""
     overrides = {k: v for marker in reversed(list(request.node.iter_markers("app_config"))) for k, v in marker.kwargs.items()}
@@ -48,6 +50,7 @@ def app_config(request: pytest.FixtureRequest, database_url: str) -> dict[str, A
         "WTF_CSRF_ENABLED": False,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "AUTO_MIGRATE": False,  # create_all() below is faster; test_app proves the migrations
+        "BLOB_STORE_URL": (tmp_path / "blobs").as_uri(),  # each test's own, never instance/blobs
         **overrides,
     }
 
@@ -82,7 +85,9 @@ def store(app: Any) -> Iterator[Store]:
     """
     with app.app_context():
         engine = db.engine
-    store = Store(Session(engine, expire_on_commit=False), app.extensions["store_policy"])
+    store = Store(
+        Session(engine, expire_on_commit=False), app.extensions["store_policy"], blobs=app.extensions["blob_store"]
+    )
     yield store
     store.close()
 
@@ -100,3 +105,23 @@ def make_artifact(manager: ArtifactManager):
         return manager.save(ArtifactIn(parent_id=parent.id if parent else None, data=data or {"name": "x"}))
 
     return make
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server (a real S3-protocol server over HTTP), one per test process."""
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(params=["local", "s3"])
+def blob_backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Settings for a blob store on each backend: a directory of the test's own, or a fresh
+    bucket on the moto server. A module runs its tests on both by adding these settings
+    to its app's configuration (see tests/test_files_api.py)."""
+    if request.param == "local":
+        return {"BLOB_STORE_URL": (tmp_path / "blobs").as_uri()}
+    endpoint = request.getfixturevalue("s3_endpoint")
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    return {"BLOB_STORE_URL": f"s3://{new_bucket(endpoint)}/blobs", "S3_ENDPOINT_URL": endpoint}

@@ -6,6 +6,8 @@ complete (no API route left out) and the walk itself (paths, parameters, compone
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import Flask
 from pydantic import BaseModel, Field
@@ -32,7 +34,7 @@ def test_every_api_route_is_in_the_document(app):
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith(("/api/", "/health")) or rule.rule in NOT_OPERATIONS:
             continue
-        path = ALIASES.get(rule.rule, rule.rule).replace("<artifact:artifact_id>", "{artifact_id}")
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", ALIASES.get(rule.rule, rule.rule))  # <artifact:artifact_id> → {artifact_id}
         served.update((method, path) for method in rule.methods - {"HEAD", "OPTIONS"})
     assert served == documented
     operations = [op for item in document["paths"].values() for key, op in item.items() if key != "parameters"]

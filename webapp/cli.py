@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from flask import Flask
 
-from webapp import ops
+from webapp import integrity, ops
 from webapp.artifacts import ArtifactIn, ArtifactManager
 from webapp.database import upgrade_schema
 from webapp.extensions import db
@@ -63,6 +63,7 @@ def register_commands(app: Flask) -> None:
         )
 
     register_ops_commands(app)
+    register_blob_commands(app)
 
 
 def plural(count: int, noun: str) -> str:
@@ -186,5 +187,47 @@ def register_ops_commands(app: Flask) -> None:
                 f"  {subtree.root_id}  level {subtree.level} ({subtree.label}), "
                 f"created {subtree.created_at:%Y-%m-%d}, {plural(subtree.artifacts, 'artifact')}"
             )
+        if dry_run:
+            click.echo("Dry run: nothing was deleted.")
+
+
+def register_blob_commands(app: Flask) -> None:
+    """verify and gc-blobs: thin wrappers over webapp.integrity."""
+
+    @app.cli.command("verify")
+    def verify_command() -> None:
+        """Re-hash every blob and decode every stored table; exit 1 naming any that is
+        missing or changed."""
+        store = get_store()
+        click.echo(f"Blob store {store.files.blobs.url}")
+        report = integrity.verify(store)
+        checked = (
+            f"{plural(report.blobs, 'blob')} (used by {plural(report.files, 'file')}) "
+            f"and {plural(report.tables, 'stored table')}"
+        )
+        if not report.problems:
+            click.echo(f"Checked {checked}: all intact.")
+            return
+        for problem in report.problems:
+            click.echo(problem, err=True)
+        raise click.ClickException(f"Checked {checked}: {plural(len(report.problems), 'problem')} found.")
+
+    @app.cli.command("gc-blobs")
+    @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+    def gc_blobs_command(dry_run: bool) -> None:
+        """Delete blobs no file uses that are older than BLOB_GC_GRACE (and staging files
+        left by uploads that died)."""
+        store = get_store()
+        result = integrity.collect_garbage(store, dry_run=dry_run)
+        verb = "Would delete" if dry_run else "Deleted"
+        click.echo(f"{verb} {plural(len(result.deleted), 'unused blob')} ({human_bytes(result.bytes)}) from {store.files.blobs.url}")
+        for sha256, size in result.deleted:
+            click.echo(f"  {sha256}  {human_bytes(size)}")
+        grace = store.policy.blob_gc_grace_seconds
+        click.echo(
+            f"Kept {plural(result.in_use, 'blob')} in use and {result.recent} unused but younger than "
+            f"BLOB_GC_GRACE ({grace} s); {result.staging_removed} stale staging file(s) "
+            + ("would be removed." if dry_run else "removed.")
+        )
         if dry_run:
             click.echo("Dry run: nothing was deleted.")

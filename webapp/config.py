@@ -83,6 +83,12 @@ def from_environment() -> dict[str, Any]:
         # PostgreSQL connections each worker keeps (plus 10 more when busy): at least one per
         # thread, so no thread waits for a connection; gunicorn.conf.py sets it to its threads.
         "DATABASE_POOL_SIZE": _int("DATABASE_POOL_SIZE", 5),
+        # Files: where their bytes live (empty: instance/blobs), how large one may be, and
+        # how old an unused blob must be before gc-blobs deletes it (seconds).
+        "BLOB_STORE_URL": os.environ.get("BLOB_STORE_URL", ""),
+        "S3_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL", ""),
+        "MAX_FILE_BYTES": _int("MAX_FILE_BYTES", Policy.max_file_bytes),
+        "BLOB_GC_GRACE": _int("BLOB_GC_GRACE", Policy.blob_gc_grace_seconds),
         "AUTO_MIGRATE": os.environ.get("AUTO_MIGRATE", "1").lower() not in {"0", "false", "no"},
         # Behind a reverse proxy: how many proxies set each X-Forwarded-* header (0 = ignore it).
         **{f"PROXY_FIX_{header}": _int(f"PROXY_FIX_{header}", 0) for header in PROXY_HEADERS},

@@ -19,7 +19,9 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # entry: they change existing tables, which create_all() never alters, so a table alone
 # would not prove them; such a database is stamped 0002, and each checks what is missing.
 # artifact_counts came with 0005's columns: create_all() made them together.
-TABLES_BY_REVISION = (("0001", "artifacts"), ("0002", "artifact_frames"), ("0005", "artifact_counts"))
+TABLES_BY_REVISION = (
+    ("0001", "artifacts"), ("0002", "artifact_frames"), ("0005", "artifact_counts"), ("0007", "artifact_files"),
+)
 
 
 def upgrade_schema(app: Flask) -> None:

@@ -11,6 +11,7 @@ inside it is read once from the configuration, and every use case enforces it.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from webapp.artifacts import ANONYMOUS, Actor, ArtifactManager, ArtifactRepository, Base, Policy
 from webapp.artifacts.database import open_engine
 from webapp.extensions import db
+from webapp.files import BlobStore, FileRepository, FileService, open_blob_store
 from webapp.frames import FrameCache, FrameRepository, FrameService
 
 
@@ -26,17 +28,25 @@ class Store:
     """The services of one session, sharing its unit of work.
 
     `artifacts` is the core (the spec's ArtifactManager); each feature with tables of its
-    own (`frames`, …) reaches it only through its public use cases.
+    own (`frames`, `files`, …) reaches it only through its public use cases. `blobs` is
+    the blob store that belongs to this database (default: the directory instance/blobs).
     """
 
     def __init__(
-        self, session: Session, policy: Policy, *, frame_cache: FrameCache | None = None, actor: Actor = ANONYMOUS
+        self,
+        session: Session,
+        policy: Policy,
+        *,
+        frame_cache: FrameCache | None = None,
+        actor: Actor = ANONYMOUS,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.session = session
         self.policy = policy
         self.actor = actor  # who this Store's changes are attributed to
         self.artifacts = ArtifactManager(ArtifactRepository(session), policy=policy)
-        self.frames = FrameService(FrameRepository(session), self.artifacts, frame_cache)
+        self.files = FileService(FileRepository(session), self.artifacts, blobs or open_blob_store(None))
+        self.frames = FrameService(FrameRepository(session), self.artifacts, frame_cache, files=self.files)
 
     def reading(self) -> AbstractContextManager[None]:
         """One read use case spanning several services."""
@@ -51,18 +61,19 @@ class Store:
     def extras(self) -> dict[str, Any]:
         """Features whose payloads travel beside the artifacts in an export file, by name:
         each has export_payloads(ids) and import_payloads(payloads)."""
-        return {"frames": self.frames}
+        return {"frames": self.frames, "files": self.files}
 
     def close(self) -> None:
         self.session.close()
 
 
-def open_store(url: str, policy: Policy | None = None, *, create: bool = True) -> Store:
-    """A Store for a script, on its own engine; `create` makes missing tables."""
+def open_store(url: str, policy: Policy | None = None, *, create: bool = True, blobs: BlobStore | None = None) -> Store:
+    """A Store for a script, on its own engine; `create` makes missing tables. `blobs`:
+    the database's blob store (default: instance/blobs, as the app's default)."""
     engine = open_engine(url)
     if create:
         Base.metadata.create_all(engine)
-    return Store(sessionmaker(engine, expire_on_commit=False)(), policy or Policy())
+    return Store(sessionmaker(engine, expire_on_commit=False)(), policy or Policy(), blobs=blobs)
 
 
 def init_app(app: Flask) -> None:
@@ -70,6 +81,10 @@ def init_app(app: Flask) -> None:
     policy = Policy.from_config(app.config)
     app.extensions["store_policy"] = policy
     app.extensions["frame_cache"] = FrameCache(policy.frame_cache_bytes)
+    default = Path(app.instance_path) / "blobs"
+    app.extensions["blob_store"] = open_blob_store(
+        app.config.get("BLOB_STORE_URL"), endpoint_url=app.config.get("S3_ENDPOINT_URL"), default=default
+    )
 
 
 def get_store() -> Store:
@@ -81,5 +96,6 @@ def get_store() -> Store:
             extensions["store_policy"],
             frame_cache=extensions["frame_cache"],
             actor=g.get("actor", ANONYMOUS),  # set by authentication before the view runs
+            blobs=extensions["blob_store"],
         )
     return g.store

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,8 +30,10 @@ def gunicorn_server(
 ) -> Iterator[str]:
     """A real `gunicorn wsgi:app` on a free loopback port; yields its base URL."""
     port = free_port()
+    blobs = tempfile.mkdtemp(prefix="blobs-")  # never the checkout's instance/blobs
     environment = {
         **os.environ,
+        "BLOB_STORE_URL": Path(blobs).as_uri(),
         "DATABASE_URL": database_url,
         "SECRET_KEY": "e2e-test-secret",
         **(env or {}),
@@ -61,6 +65,7 @@ def gunicorn_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        shutil.rmtree(blobs, ignore_errors=True)
 
 
 def children_of(pid: int) -> list[int]:

@@ -100,7 +100,15 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
         "required": True,
         "description": "The artifact's ULID",
         "schema": {"type": "string", "pattern": ULID_PATTERN},
-    }
+    },
+    "filename": {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "description": "The file's name: at most 255 bytes of UTF-8, no '/' (nor %2F), '\\', '..' or control "
+        "characters; a name that breaks a rule is a 422 naming it",
+        "schema": {"type": "string", "minLength": 1},
+    },
 }
 ETAG_HEADER = {
     "ETag": {

@@ -43,6 +43,11 @@ class Policy:
     def hierarchy(self) -> ArtifactHierarchy:
         """The default hierarchy: the one roots created without naming one belong to."""
         return self.hierarchies.default
+    # Files of artifacts (PUT /artifacts/{id}/files/{name}), streamed to the blob store.
+    max_file_bytes: int = 5 * 1024 * MIB
+    # gc-blobs leaves unused blobs younger than this: an upload in flight has put its blob
+    # but not yet committed the row that uses it.
+    blob_gc_grace_seconds: int = 3600
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Policy:
@@ -71,6 +76,8 @@ class Policy:
             frame_cache_bytes=config["FRAME_CACHE_BYTES"],
             max_table_rows=config.get("MAX_TABLE_ROWS", cls.max_table_rows),
             max_item_data_bytes=config.get("MAX_ITEM_DATA_BYTES", cls.max_item_data_bytes),
+            max_file_bytes=config.get("MAX_FILE_BYTES", cls.max_file_bytes),
+            blob_gc_grace_seconds=config.get("BLOB_GC_GRACE", cls.blob_gc_grace_seconds),
         )
 
     def check_data(self, data: Any, loc: tuple[str, ...] = ("body", "data")) -> None:

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from webapp.artifacts import ArtifactIn, ArtifactManager, ArtifactOut, ArtifactValidationError
 from webapp.artifacts.manager import normalize_id
 from webapp.artifacts.unit_of_work import read_use_case
+from webapp.files import FileNameError, FileService, check_name
 
 from .cache import FrameCache
 from .models import PARQUET, ArtifactFrame
@@ -46,8 +47,15 @@ class FrameService:
     work, so a table and its artifact are written in one transaction.
     """
 
-    def __init__(self, repo: FrameRepository, artifacts: ArtifactManager, cache: FrameCache | None = None) -> None:
+    def __init__(
+        self,
+        repo: FrameRepository,
+        artifacts: ArtifactManager,
+        cache: FrameCache | None = None,
+        files: FileService | None = None,
+    ) -> None:
         self.repo = repo
+        self.files = files  # where an uploaded CSV itself is kept, as a file of its artifact
         self.artifacts = artifacts
         self.work = artifacts.work
         self.policy = artifacts.policy
@@ -91,11 +99,22 @@ class FrameService:
             "content": parsed.content,
         }
         stored["size_bytes"] = len(stored["content"])
+        file_name = parsed.source.file_name
         del parsed  # the decoded rows: from here on the Parquet copy is all this worker keeps
         return_freed_memory()
-        with self.work.writing():
-            artifact = self.artifacts.create(artifact_in)
-            self.repo.add(ArtifactFrame(artifact_id=str(artifact.id), **stored))
+        original = None
+        if self.files is not None:  # the uploaded bytes themselves, downloadable as they came
+            stream.seek(0)
+            original = self.files.stage(stream, stored["source_sha256"])
+        try:
+            with self.work.writing():
+                artifact = self.artifacts.create(artifact_in)
+                self.repo.add(ArtifactFrame(artifact_id=str(artifact.id), **stored))
+                if self.files is not None and original is not None:
+                    self.files.attach(str(artifact.id), _file_name(file_name), original, "text/csv")
+        finally:
+            if self.files is not None and original is not None:
+                self.files.discard(original)
         key = ("stored", str(artifact.id), stored["source_sha256"])
         loaded = LoadedFrame(key, stored["content"], stored["dtypes"], stored["summary"], stored["source"])
         self.cache.put(key, loaded, loaded.nbytes)  # its first page needs no database read
@@ -213,6 +232,14 @@ class FrameService:
         content = self.repo.content(stored.artifact_id)
         source = {**(stored.source if isinstance(stored.source, dict) else {}), "sha256": stored.source_sha256}
         return LoadedFrame(key, content, stored.dtypes, stored.summary, source)
+
+
+def _file_name(name: str) -> str:
+    """The uploaded name when it is a valid file name, else "upload.csv"."""
+    try:
+        return check_name(name)
+    except FileNameError:
+        return "upload.csv"
 
 
 def _frame_size(loaded: LoadedFrame) -> int:
