@@ -255,7 +255,7 @@ def export_subtree(store: Store, root_id: str) -> dict[str, Any]:
                 "created_at": created_at,
                 "updated_at": updated_at,
             }
-            for artifact_id, parent_id, level, data, created_at, updated_at, hierarchy, _depth in rows
+            for artifact_id, parent_id, level, data, created_at, updated_at, hierarchy, _revision, _depth in rows
         ]
         ids = [artifact["id"] for artifact in artifacts]
         extras = {
@@ -513,7 +513,7 @@ def prune(
     result = PruneResult(cutoff, [], dry_run)
     with store.writing(exclusive=True, commit=not dry_run):
         for root_id, root_level, root_hierarchy, created_at in store.session.execute(_prune_roots(cutoff, level)).all():
-            size = store.artifacts.delete_subtree(root_id)
+            size = store.artifacts.delete_subtree(root_id, keep_history=False)  # retention: history goes too
             label = store.policy.hierarchies.label_for(root_hierarchy, root_level)
             result.subtrees.append(PrunedSubtree(root_id, root_level, label, created_at, size))
     return result

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from webapp.artifacts import ANONYMOUS, Actor, ArtifactManager, ArtifactRepository, Base, Policy
 from webapp.artifacts.database import open_engine
+from webapp.artifacts.history import HistoryService
 from webapp.extensions import db
 from webapp.frames import FrameCache, FrameRepository, FrameService
 
@@ -34,9 +35,18 @@ class Store:
     ) -> None:
         self.session = session
         self.policy = policy
-        self.actor = actor  # who this Store's changes are attributed to
-        self.artifacts = ArtifactManager(ArtifactRepository(session), policy=policy)
+        self.artifacts = ArtifactManager(ArtifactRepository(session), policy=policy, actor=actor)
         self.frames = FrameService(FrameRepository(session), self.artifacts, frame_cache)
+        self.history = HistoryService(self.artifacts)
+
+    @property
+    def actor(self) -> Actor:
+        """Who this Store's changes are attributed to: every revision it writes names them."""
+        return self.artifacts.actor
+
+    @actor.setter
+    def actor(self, actor: Actor) -> None:
+        self.artifacts.actor = actor
 
     def reading(self) -> AbstractContextManager[None]:
         """One read use case spanning several services."""
@@ -51,7 +61,7 @@ class Store:
     def extras(self) -> dict[str, Any]:
         """Features whose payloads travel beside the artifacts in an export file, by name:
         each has export_payloads(ids) and import_payloads(payloads)."""
-        return {"frames": self.frames}
+        return {"frames": self.frames, "history": self.history}
 
     def close(self) -> None:
         self.session.close()
