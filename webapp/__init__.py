@@ -57,6 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from webapp import cli, errors, observability, security, store
     from webapp.api.frames import bp as frames_api_bp
+    from webapp.api.history import bp as history_api_bp
     from webapp.api.views import bp as api_bp, health_bp
     from webapp.artifacts.database import configure_engine
     from webapp.extensions import csrf, db, migrate
@@ -76,8 +77,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health_bp)
     app.register_blueprint(frames_bp)
     app.register_blueprint(frames_api_bp, url_prefix="/api/v1")
+    app.register_blueprint(history_api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # the JSON API never authenticates by session cookie
     csrf.exempt(frames_api_bp)
+    csrf.exempt(history_api_bp)
     csrf.exempt(health_bp)
     errors.register_error_handlers(app)
     observability.init_app(app)

@@ -100,8 +100,16 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
         "required": True,
         "description": "The artifact's ULID",
         "schema": {"type": "string", "pattern": ULID_PATTERN},
-    }
+    },
+    "revision": {
+        "name": "revision",
+        "in": "path",
+        "required": True,
+        "description": "A revision number of the artifact (1, 2, …)",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 2_147_483_647},
+    },
 }
+MAX_REVISION = 2_147_483_647  # revision numbers are 32-bit integers on PostgreSQL
 ETAG_HEADER = {
     "ETag": {
         "description": "The artifact's version; send it back in If-Match to update or delete only that version",
