@@ -32,7 +32,7 @@ def test_every_api_route_is_in_the_document(app):
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith(("/api/", "/health")) or rule.rule in NOT_OPERATIONS:
             continue
-        path = ALIASES.get(rule.rule, rule.rule).replace("<artifact:artifact_id>", "{artifact_id}")
+        path = ALIASES.get(rule.rule, rule.rule).replace("<artifact:artifact_id>", "{artifact_id}").replace("<revision:revision>", "{revision}")
         served.update((method, path) for method in rule.methods - {"HEAD", "OPTIONS"})
     assert served == documented
     operations = [op for item in document["paths"].values() for key, op in item.items() if key != "parameters"]
