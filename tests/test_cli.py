@@ -149,7 +149,7 @@ def test_prune_refuses_an_unclear_age(runner):
     result = runner.invoke(args=["prune", "--older-than", "ninety days"])
     assert result.exit_code == 2
     assert "Invalid value for --older-than: 'ninety days' is not an age like 90d" in result.output
-    assert runner.invoke(args=["prune"]).exit_code == 2  # --older-than is required
+    assert runner.invoke(args=["prune"]).exit_code == 2  # an age is required
 
 
 @pytest.mark.slow  # four fresh Python processes, each importing the app: seconds, not milliseconds
