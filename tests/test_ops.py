@@ -326,7 +326,7 @@ def test_stored_tables_travel_with_their_artifacts(store, engine, hierarchy, man
 
     result = ops.import_subtree(store, json.loads(json.dumps(document)))
 
-    assert result.extras == {"frames": 1}
+    assert result.extras["frames"] == 1 and set(result.extras) == {"frames", "history"}
     manager.session.rollback()
     assert store.frames.load_dataframe(table.id).equals(original)
 

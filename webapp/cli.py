@@ -103,8 +103,8 @@ def register_ops_commands(app: Flask) -> None:
             click.echo("Largest artifacts (JSON data)")
             for artifact_id, level, size in stats.largest_artifacts:
                 click.echo(f"  {artifact_id}  level {level}  {human_bytes(size)}")
-        click.echo("Tables     " + ", ".join(f"{name} {rows}" for name, rows in stats.tables.items()))
         click.echo(f"History    {plural(stats.revisions, 'revision')}, {human_bytes(stats.revision_bytes)} of JSON data")
+        click.echo("Tables     " + ", ".join(f"{name} {rows}" for name, rows in stats.tables.items()))
 
     @app.cli.command("backup")
     @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
@@ -134,7 +134,7 @@ def register_ops_commands(app: Flask) -> None:
             size = ops.write_json(document, path)
         except ops.OpsError as error:
             raise click.ClickException(str(error)) from None
-        extras = "".join(f", {len(p)} {name}" for name, p in document["extras"].items())
+        extras = "".join(f", {len(p)} {name}" for name, p in document["extras"].items() if name != "history")
         count = plural(document["count"], "artifact")
         click.echo(f"Exported {count}{extras} under {document['root_id']} to {path} ({human_bytes(size)}).")
 
