@@ -62,7 +62,7 @@ def test_export_and_import_round_trip(runner, manager, make_artifact, tmp_path):
 
     exported = invoke(runner, "export", str(model.id), "--output", str(path))
     assert exported.exit_code == 0
-    assert re.fullmatch(rf"Exported 2 artifacts under {model.id} to {re.escape(str(path))} \(\d+ B\)\.\n", exported.output)
+    assert re.fullmatch(rf"Exported 2 artifacts under {model.id} to {re.escape(str(path))} \(\d+(\.\d)? (B|KB)\)\.\n", exported.output)
     assert [a["data"]["name"] for a in json.loads(path.read_text())["artifacts"]] == ["model", "predictions"]
 
     manager.delete_subtree(model.id)
