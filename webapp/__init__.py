@@ -63,6 +63,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from webapp.extensions import csrf, db, migrate
     from webapp.database import upgrade_schema
     from webapp.web.frames import bp as frames_bp
+    from webapp.web.history import bp as history_bp
     from webapp.web.views import bp as web_bp
 
     db.init_app(app)
@@ -76,6 +77,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(health_bp)
     app.register_blueprint(frames_bp)
+    app.register_blueprint(history_bp)
     app.register_blueprint(frames_api_bp, url_prefix="/api/v1")
     app.register_blueprint(history_api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # the JSON API never authenticates by session cookie

@@ -10,11 +10,12 @@ from flask import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.routing import IntegerConverter
 
-from webapp.api.openapi import BODY_ERRORS, CHANGED, IF_MATCH, MAX_REVISION, operation, reply
+from webapp.api.openapi import BODY_ERRORS, CHANGED, IF_MATCH, operation, reply
 from webapp.api.parsing import body, query
 from webapp.api.views import artifact_response, if_match, json_response
 from webapp.artifacts import ArtifactOut, Page
 from webapp.artifacts.history import DeletedArtifact, Diff, RevisionOut
+from webapp.artifacts.revisions import MAX_REVISION
 from webapp.artifacts.schemas import ArtifactId
 from webapp.store import get_store
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from webapp.api.schemas import Problem
+from webapp.artifacts.revisions import MAX_REVISION
 from webapp.artifacts.schemas import ULID_PATTERN
 from webapp.security import SAFE_METHODS
 
@@ -106,10 +107,10 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
         "in": "path",
         "required": True,
         "description": "A revision number of the artifact (1, 2, …)",
-        "schema": {"type": "integer", "minimum": 1, "maximum": 2_147_483_647},
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_REVISION},
     },
 }
-MAX_REVISION = 2_147_483_647  # revision numbers are 32-bit integers on PostgreSQL
+
 ETAG_HEADER = {
     "ETag": {
         "description": "The artifact's version; send it back in If-Match to update or delete only that version",

@@ -24,6 +24,7 @@ from .models import Artifact, ArtifactRevision
 from .repository import _iso_text
 
 ACTIONS = ("created", "updated", "moved", "reverted", "deleted", "restored")
+MAX_REVISION = 2_147_483_647  # revision numbers are 32-bit integers on PostgreSQL
 
 R = ArtifactRevision
 _INSERT = insert(R.__table__)
