@@ -33,7 +33,7 @@ def test_create_returns_201_location_and_the_artifact(client):
     assert response.status_code == 201
     assert response.mimetype == "application/json"
     body = response.get_json()
-    assert set(body) == {"id", "parent_id", "level", "data", "created_at", "updated_at", "hierarchy", "level_label"}
+    assert set(body) == {"id", "parent_id", "level", "data", "created_at", "updated_at", "hierarchy", "level_label", "revision"}
     assert (body["hierarchy"], body["level_label"]) == ("ml_pipeline", "experiment")
     assert response.headers["Location"].endswith(f"{API}/{body['id']}")
     assert ULID.from_str(body["id"])

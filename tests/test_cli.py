@@ -62,7 +62,7 @@ def test_export_and_import_round_trip(runner, manager, make_artifact, tmp_path):
 
     exported = invoke(runner, "export", str(model.id), "--output", str(path))
     assert exported.exit_code == 0
-    assert re.fullmatch(rf"Exported 2 artifacts under {model.id} to {re.escape(str(path))} \(\d+ B\)\.\n", exported.output)
+    assert re.fullmatch(rf"Exported 2 artifacts under {model.id} to {re.escape(str(path))} \(\d+(\.\d)? (B|KB)\)\.\n", exported.output)
     assert [a["data"]["name"] for a in json.loads(path.read_text())["artifacts"]] == ["model", "predictions"]
 
     manager.delete_subtree(model.id)
@@ -149,7 +149,7 @@ def test_prune_refuses_an_unclear_age(runner):
     result = runner.invoke(args=["prune", "--older-than", "ninety days"])
     assert result.exit_code == 2
     assert "Invalid value for --older-than: 'ninety days' is not an age like 90d" in result.output
-    assert runner.invoke(args=["prune"]).exit_code == 2  # --older-than is required
+    assert runner.invoke(args=["prune"]).exit_code == 2  # an age is required
 
 
 @pytest.mark.slow  # four fresh Python processes, each importing the app: seconds, not milliseconds

@@ -326,7 +326,8 @@ def test_stored_tables_travel_with_their_artifacts(store, engine, hierarchy, man
 
     result = ops.import_subtree(store, json.loads(json.dumps(document)))
 
-    assert result.extras == {"frames": 1, "files": 1}  # the table, and the CSV it came from
+    assert result.extras["frames"] == 1 and result.extras["files"] == 1  # the table, and the CSV it came from
+    assert set(result.extras) == {"frames", "files", "history"}
     manager.session.rollback()
     assert store.frames.load_dataframe(table.id).equals(original)
 

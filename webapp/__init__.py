@@ -61,12 +61,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from webapp import cli, errors, observability, security, store
     from webapp.api.files import bp as files_api_bp
     from webapp.api.frames import bp as frames_api_bp
+    from webapp.api.history import bp as history_api_bp
     from webapp.api.views import bp as api_bp, health_bp
     from webapp.artifacts.database import configure_engine
     from webapp.extensions import csrf, db, migrate
     from webapp.database import upgrade_schema
     from webapp.web.files import bp as files_bp
     from webapp.web.frames import bp as frames_bp
+    from webapp.web.history import bp as history_bp
     from webapp.web.views import bp as web_bp
 
     db.init_app(app)
@@ -81,11 +83,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health_bp)
     app.register_blueprint(frames_bp)
     app.register_blueprint(files_bp)
+    app.register_blueprint(history_bp)
     app.register_blueprint(frames_api_bp, url_prefix="/api/v1")
     app.register_blueprint(files_api_bp, url_prefix="/api/v1")
+    app.register_blueprint(history_api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # the JSON API never authenticates by session cookie
     csrf.exempt(frames_api_bp)
     csrf.exempt(files_api_bp)
+    csrf.exempt(history_api_bp)
     csrf.exempt(health_bp)
     errors.register_error_handlers(app)
     observability.init_app(app)

@@ -104,6 +104,7 @@ def register_ops_commands(app: Flask) -> None:
             click.echo("Largest artifacts (JSON data)")
             for artifact_id, level, size in stats.largest_artifacts:
                 click.echo(f"  {artifact_id}  level {level}  {human_bytes(size)}")
+        click.echo(f"History    {plural(stats.revisions, 'revision')}, {human_bytes(stats.revision_bytes)} of JSON data")
         click.echo("Tables     " + ", ".join(f"{name} {rows}" for name, rows in stats.tables.items()))
 
     @app.cli.command("backup")
@@ -134,7 +135,7 @@ def register_ops_commands(app: Flask) -> None:
             size = ops.write_json(document, path)
         except ops.OpsError as error:
             raise click.ClickException(str(error)) from None
-        extras = "".join(f", {len(p)} {name}" for name, p in document["extras"].items())
+        extras = "".join(f", {len(p)} {name}" for name, p in document["extras"].items() if name != "history")
         count = plural(document["count"], "artifact")
         click.echo(f"Exported {count}{extras} under {document['root_id']} to {path} ({human_bytes(size)}).")
 
@@ -156,24 +157,40 @@ def register_ops_commands(app: Flask) -> None:
         except ops.OpsError as error:
             raise click.ClickException(str(error)) from None
         where = f"under {result.parent_id}" if result.parent_id else "as a root"
-        extras = "".join(f", {count} {name}" for name, count in result.extras.items())
+        # Every artifact carries its history; the other payloads are worth a mention.
+        extras = "".join(f", {count} {name}" for name, count in result.extras.items() if name != "history")
         click.echo(f"Imported {plural(result.count, 'artifact')}{extras} from {file}: {result.root_id} {where}.")
 
     @app.cli.command("prune")
-    @click.option("--older-than", "age", required=True, metavar="AGE", help="e.g. 90d, 12h, 2w: delete what is older.")
+    @click.option("--older-than", "age", metavar="AGE", help="e.g. 90d, 12h, 2w: delete what is older.")
+    @click.option("--history-older-than", "history_age", metavar="AGE",
+                  help="Thin revisions older than AGE (each artifact keeps its newest).")
     @click.option("--level", type=click.IntRange(min=0), help="Only subtrees rooted at this level.")
     @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
-    def prune_command(age: str, level: int | None, dry_run: bool) -> None:
-        """Delete whole subtrees whose artifacts are all older than AGE.
+    def prune_command(age: str | None, history_age: str | None, level: int | None, dry_run: bool) -> None:
+        """Delete whole subtrees whose artifacts are all older than AGE, with their history;
+        and/or thin the revisions older than --history-older-than.
 
         An artifact newer than that keeps itself and its ancestors, so no child is
         ever orphaned and nothing recent is lost.
         """
-        try:
-            older_than = ops.parse_age(age)
-        except ValueError as error:
-            raise click.BadParameter(str(error), param_hint="--older-than") from None
-        result = ops.prune(get_store(), older_than, level=level, dry_run=dry_run)
+        if age is None and history_age is None:
+            raise click.UsageError("Give --older-than AGE, --history-older-than AGE, or both.")
+        ages = {}
+        for name, value in (("--older-than", age), ("--history-older-than", history_age)):
+            if value is not None:
+                try:
+                    ages[name] = ops.parse_age(value)
+                except ValueError as error:
+                    raise click.BadParameter(str(error), param_hint=name) from None
+        if "--history-older-than" in ages:
+            thinned = ops.thin_history(get_store(), ages["--history-older-than"], dry_run=dry_run)
+            verb = "Would remove" if dry_run else "Removed"
+            click.echo(f"{verb} {plural(thinned.revisions, 'revision')} made before "
+                       f"{thinned.cutoff:%Y-%m-%d %H:%M UTC} (each artifact keeps its newest).")
+        if "--older-than" not in ages:
+            return
+        result = ops.prune(get_store(), ages["--older-than"], level=level, dry_run=dry_run)
         cutoff = result.cutoff.strftime("%Y-%m-%d %H:%M UTC")
         scope = f" at level {level}" if level is not None else ""
         if not result.subtrees:

@@ -18,9 +18,11 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # made by create_all() (tests, or a script's open_session()) is at. 0003 and 0004 have no
 # entry: they change existing tables, which create_all() never alters, so a table alone
 # would not prove them; such a database is stamped 0002, and each checks what is missing.
-# artifact_counts came with 0005's columns: create_all() made them together.
+# artifact_counts came with 0005's columns: create_all() made them together; 0006 creates
+# artifact_revisions (and adds artifacts.revision beside it).
 TABLES_BY_REVISION = (
-    ("0001", "artifacts"), ("0002", "artifact_frames"), ("0005", "artifact_counts"), ("0007", "artifact_files"),
+    ("0001", "artifacts"), ("0002", "artifact_frames"), ("0005", "artifact_counts"), ("0006", "artifact_revisions"),
+    ("0007", "artifact_files"),
 )
 
 

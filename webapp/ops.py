@@ -67,6 +67,8 @@ class Stats:
     tables: dict[str, int]  # row count of each table the app owns
     database: str  # URL without password
     database_bytes: int | None
+    revisions: int = 0  # rows of artifact_revisions: every change ever kept
+    revision_bytes: int = 0  # their JSON data, as text
 
 
 def collect_stats(store: Store, top: int = 5) -> Stats:
@@ -93,6 +95,7 @@ def collect_stats(store: Store, top: int = 5) -> Stats:
             select(Artifact.id, Artifact.level, data_bytes).order_by(data_bytes.desc(), Artifact.id).limit(top)
         ).all()
         present = set(inspect(session.connection()).get_table_names())
+        revisions, revision_bytes = store.artifacts.revisions.counts() if "artifact_revisions" in present else (0, 0)
         tables = {
             name: session.scalar(select(func.count()).select_from(table)) or 0
             for name, table in Base.metadata.tables.items()
@@ -109,6 +112,8 @@ def collect_stats(store: Store, top: int = 5) -> Stats:
             tables=tables,
             database=engine.url.render_as_string(hide_password=True),
             database_bytes=_database_bytes(session, engine),
+            revisions=revisions,
+            revision_bytes=revision_bytes,
         )
 
 
@@ -255,7 +260,7 @@ def export_subtree(store: Store, root_id: str) -> dict[str, Any]:
                 "created_at": created_at,
                 "updated_at": updated_at,
             }
-            for artifact_id, parent_id, level, data, created_at, updated_at, hierarchy, _depth in rows
+            for artifact_id, parent_id, level, data, created_at, updated_at, hierarchy, _revision, _depth in rows
         ]
         ids = [artifact["id"] for artifact in artifacts]
         extras = {
@@ -513,7 +518,7 @@ def prune(
     result = PruneResult(cutoff, [], dry_run)
     with store.writing(exclusive=True, commit=not dry_run):
         for root_id, root_level, root_hierarchy, created_at in store.session.execute(_prune_roots(cutoff, level)).all():
-            size = store.artifacts.delete_subtree(root_id)
+            size = store.artifacts.delete_subtree(root_id, keep_history=False)  # retention: history goes too
             label = store.policy.hierarchies.label_for(root_hierarchy, root_level)
             result.subtrees.append(PrunedSubtree(root_id, root_level, label, created_at, size))
     return result
@@ -534,3 +539,20 @@ def _prune_roots(cutoff: datetime, level: int | None) -> Any:
     else:  # the top of each prunable subtree: a root, or the child of a kept artifact
         query = query.where(Artifact.parent_id.is_(None) | Artifact.parent_id.in_(kept))
     return query.order_by(Artifact.created_at, Artifact.id)
+
+
+@dataclass
+class ThinResult:
+    cutoff: datetime
+    revisions: int  # how many were (or, dry run, would be) removed
+    dry_run: bool
+
+
+def thin_history(store: Store, older_than: timedelta, *, dry_run: bool = False, now: datetime | None = None) -> ThinResult:
+    """Remove revisions made before now - `older_than`, except the newest of each artifact
+    (so every artifact, and every deleted one, keeps the revision that says what it is).
+    As-of reads before the cutoff then see the oldest kept revision or nothing."""
+    cutoff = (now or datetime.now(UTC)) - older_than
+    with store.writing(commit=not dry_run):
+        removed = store.artifacts.revisions.thin(cutoff)
+    return ThinResult(cutoff, removed, dry_run)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from webapp.artifacts import ANONYMOUS, Actor, ArtifactManager, ArtifactRepository, Base, Policy
 from webapp.artifacts.database import open_engine
+from webapp.artifacts.history import HistoryService
 from webapp.extensions import db
 from webapp.files import BlobStore, FileRepository, FileService, open_blob_store
 from webapp.frames import FrameCache, FrameRepository, FrameService
@@ -43,10 +44,19 @@ class Store:
     ) -> None:
         self.session = session
         self.policy = policy
-        self.actor = actor  # who this Store's changes are attributed to
-        self.artifacts = ArtifactManager(ArtifactRepository(session), policy=policy)
+        self.artifacts = ArtifactManager(ArtifactRepository(session), policy=policy, actor=actor)
         self.files = FileService(FileRepository(session), self.artifacts, blobs or open_blob_store(None))
         self.frames = FrameService(FrameRepository(session), self.artifacts, frame_cache, files=self.files)
+        self.history = HistoryService(self.artifacts)
+
+    @property
+    def actor(self) -> Actor:
+        """Who this Store's changes are attributed to: every revision it writes names them."""
+        return self.artifacts.actor
+
+    @actor.setter
+    def actor(self, actor: Actor) -> None:
+        self.artifacts.actor = actor
 
     def reading(self) -> AbstractContextManager[None]:
         """One read use case spanning several services."""
@@ -61,7 +71,7 @@ class Store:
     def extras(self) -> dict[str, Any]:
         """Features whose payloads travel beside the artifacts in an export file, by name:
         each has export_payloads(ids) and import_payloads(payloads)."""
-        return {"frames": self.frames, "files": self.files}
+        return {"frames": self.frames, "files": self.files, "history": self.history}
 
     def close(self) -> None:
         self.session.close()

@@ -5,7 +5,7 @@ by create_all() may have the table already (it is then stamped here by
 webapp.database.TABLES_BY_REVISION): the step checks first.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-02
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from webapp.artifacts.models import UTCDateTime
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from webapp.api.schemas import Problem
+from webapp.artifacts.revisions import MAX_REVISION
 from webapp.artifacts.schemas import ULID_PATTERN
 from webapp.security import SAFE_METHODS
 
@@ -109,7 +110,15 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
         "characters; a name that breaks a rule is a 422 naming it",
         "schema": {"type": "string", "minLength": 1},
     },
+    "revision": {
+        "name": "revision",
+        "in": "path",
+        "required": True,
+        "description": "A revision number of the artifact (1, 2, …)",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_REVISION},
+    },
 }
+
 ETAG_HEADER = {
     "ETag": {
         "description": "The artifact's version; send it back in If-Match to update or delete only that version",

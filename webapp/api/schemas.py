@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from webapp.artifacts.schemas import ArtifactId, PageCursor
 
@@ -39,6 +41,36 @@ class DepthQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     max_depth: int | None = Field(None, ge=0, le=10_000, description="Levels below the root; omit for all")
+
+
+def parse_moment(value: object) -> object:
+    """ISO 8601 text (with or without fractional seconds; `Z`, an offset, or none for UTC)
+    as an aware UTC datetime. Raises ValueError."""
+    if not isinstance(value, str):
+        return value
+    try:
+        moment = datetime.fromisoformat(value.strip())
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValueError("not an ISO 8601 date and time, like 2026-12-01T12:00:00Z") from None
+    return moment
+
+
+class AsOfQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    as_of: datetime | None = Field(
+        None,
+        description="Read the store as it was at this moment (ISO 8601; fractional seconds optional; "
+        "`Z` or an offset, none meaning UTC)",
+        examples=["2026-12-01T12:00:00Z"],
+    )
+
+    _moment = field_validator("as_of", mode="before")(parse_moment)
+
+
+class TreeQuery(DepthQuery, AsOfQuery):
+    """Query string of GET /artifacts/{id}/$tree."""
 
 
 class Problem(BaseModel):

@@ -23,7 +23,7 @@ from webapp.api.openapi import (
     reply,
 )
 from webapp.api.parsing import body, query
-from webapp.api.schemas import DepthQuery, Health, ListQuery
+from webapp.api.schemas import AsOfQuery, Health, ListQuery, TreeQuery
 from webapp.artifacts import (
     ArtifactExpansion,
     ArtifactIn,
@@ -142,16 +142,22 @@ def list_hierarchies() -> Response:
 
 @bp.get("/artifacts/<artifact:artifact_id>")
 @operation(
-    "Get an artifact",
+    "Get an artifact (with as_of: as it was then)",
     headers=[IF_NONE_MATCH],
+    query=AsOfQuery,
     responses={
         200: reply("The artifact", ArtifactOut, etag=True),
         304: "Not modified: still the version named in If-None-Match",
         **COMMON_ERRORS,
+        404: "No such artifact (at as_of: it did not exist then, or was deleted)",
+        422: "Bad as_of",
     },
 )
 def get_artifact(artifact_id: str) -> Response:
-    return artifact_response(get_store().artifacts.get(artifact_id)).make_conditional(request)
+    as_of = query(AsOfQuery).as_of
+    artifacts = get_store().artifacts
+    artifact = artifacts.get(artifact_id) if as_of is None else artifacts.get_as_of(artifact_id, as_of)
+    return artifact_response(artifact).make_conditional(request)
 
 
 @bp.put("/artifacts/<artifact:artifact_id>")
@@ -187,41 +193,46 @@ def delete_artifact(artifact_id: str) -> Response:
 @operation(
     "The tree under root_id, max_depth levels deep",
     body=TreeRequest,
+    query=AsOfQuery,
     responses={200: TREE, **BODY_ERRORS, 404: "No such artifact"},
 )
 def build_tree() -> Response:
-    request_ = body(TreeRequest)
-    return document_response(get_store().artifacts.tree_document(request_.root_id, request_.max_depth))
+    request_, as_of = body(TreeRequest), query(AsOfQuery).as_of
+    return document_response(get_store().artifacts.tree_document(request_.root_id, request_.max_depth, as_of=as_of))
 
 
 @bp.get("/artifacts/<artifact:artifact_id>/$tree")
 @operation(
     "The tree under an artifact",
-    query=DepthQuery,
-    responses={200: TREE, **COMMON_ERRORS, 422: "Bad max_depth"},
+    query=TreeQuery,
+    responses={200: TREE, **COMMON_ERRORS, 422: "Bad max_depth or as_of"},
 )
 def get_artifact_tree(artifact_id: str) -> Response:
     artifact_id = normalize_id(artifact_id)
-    return document_response(get_store().artifacts.tree_document(artifact_id, query(DepthQuery).max_depth))
+    params = query(TreeQuery)
+    return document_response(get_store().artifacts.tree_document(artifact_id, params.max_depth, as_of=params.as_of))
 
 
 @bp.post("/artifacts/$expand")
 @operation(
     "An artifact with its ancestors and descendants",
     body=ExpandRequest,
+    query=AsOfQuery,
     responses={200: EXPANSION, **BODY_ERRORS, 404: "No such artifact"},
 )
 def expand_artifact() -> Response:
-    return document_response(get_store().artifacts.expand_document(body(ExpandRequest).artifact_id))
+    request_, as_of = body(ExpandRequest), query(AsOfQuery).as_of
+    return document_response(get_store().artifacts.expand_document(request_.artifact_id, as_of=as_of))
 
 
 @bp.get("/artifacts/<artifact:artifact_id>/$expand")
 @operation(
     "An artifact with its ancestors and descendants",
-    responses={200: EXPANSION, **COMMON_ERRORS},
+    query=AsOfQuery,
+    responses={200: EXPANSION, **COMMON_ERRORS, 422: "Bad as_of"},
 )
 def get_artifact_expansion(artifact_id: str) -> Response:
-    return document_response(get_store().artifacts.expand_document(artifact_id))
+    return document_response(get_store().artifacts.expand_document(artifact_id, as_of=query(AsOfQuery).as_of))
 
 
 @bp.get("/openapi.json")

@@ -137,3 +137,33 @@ class UnknownHierarchyError(ArtifactValidationError):
             detail=detail or f"Unknown hierarchy {shown}: this store declares {choices}.",
         )
         self.extra["allowed"] = allowed
+
+
+class RevisionNotFoundError(ArtifactNotFoundError):
+    title = "Revision not found"
+    slug = "revision-not-found"
+
+    def __init__(self, artifact_id: object, revision: int) -> None:
+        ArtifactError.__init__(self, f"Artifact {artifact_id} has no revision {revision}.", revision=revision)
+        self.artifact_id = str(artifact_id)
+
+
+class ParentGoneError(ArtifactConflictError):
+    """A revert or restore would put the artifact under a parent that no longer exists."""
+
+    title = "Parent no longer exists"
+    slug = "parent-gone"
+
+    def __init__(self, artifact_id: object, parent_id: str) -> None:
+        super().__init__(
+            f"Artifact {artifact_id} belonged under {parent_id}, which no longer exists; restore that first.",
+            parent_id=parent_id,
+        )
+
+
+class NotDeletedError(ArtifactConflictError):
+    title = "Artifact is not deleted"
+    slug = "not-deleted"
+
+    def __init__(self, artifact_id: object) -> None:
+        super().__init__(f"Artifact {artifact_id} exists: only a deleted artifact can be restored.")

@@ -8,12 +8,15 @@ import re
 from collections.abc import Container, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import orjson
 from pydantic import TypeAdapter
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from .actor import ANONYMOUS, Actor
 from .errors import (
     ArtifactChangedError,
     ArtifactCycleError,
@@ -22,11 +25,15 @@ from .errors import (
     ArtifactNotFoundError,
     InvalidULIDError,
     UnknownHierarchyError,
+    NotDeletedError,
+    ParentGoneError,
+    RevisionNotFoundError,
 )
 from .hierarchy import ArtifactHierarchy, Hierarchies
 from .models import Artifact, new_id, utcnow
 from .policy import Policy
 from .repository import ArtifactRepository, listed_data
+from .revisions import RevisionRepository, actor_values
 from .unit_of_work import UnitOfWork, read_use_case
 from .schemas import (
     ArtifactExpansion,
@@ -38,6 +45,7 @@ from .schemas import (
     HierarchyList,
     HierarchySummary,
     Page,
+    _as_stored,
     parse_ulid,
 )
 
@@ -51,6 +59,11 @@ _LONG_DIGITS = re.compile(r"\d{20}")
 def _json_value(text: str) -> Any:
     """A listed row's data (listings carry a stand-in for data over the cap: listed_data)."""
     return listed_data(json.loads(text) if _LONG_DIGITS.search(text) else orjson.loads(text))
+
+
+def _stored_form(data: Any) -> str:
+    """`data` as the version sees it (schemas.ArtifactOut.version): equal texts, equal data."""
+    return json.dumps(_as_stored(data), sort_keys=True, separators=(",", ":"))
 
 
 def _validated_tree(document: dict[str, Any], root_model: type[ArtifactTreeNode]) -> Any:
@@ -121,6 +134,7 @@ def _document_node(row: Any, children: list[Any] | None, label_for: Any) -> dict
         "data": _json_value(data),
         "created_at": created_at,
         "updated_at": updated_at,
+        "revision": row.revision,
         "hierarchy": hierarchy,
         "level_label": label_for(hierarchy, level),
         "children": children,
@@ -136,6 +150,10 @@ class _Place:
     root_id: str | None  # None: it is a root (its own id)
 
 
+# How deep an as-of tree walk may go when no max_depth is asked: a guard, far beyond any tree.
+_AS_OF_DEPTH_LIMIT = 100_000
+
+
 def normalize_id(value: object) -> str:
     """Canonical (upper-case) text of a ULID given as str or ULID. Raises InvalidULIDError."""
     try:
@@ -149,11 +167,18 @@ class ArtifactManager:
     inside another write (an import, a table stored with its artifact) it joins that one."""
 
     def __init__(
-        self, repo: ArtifactRepository, hierarchy: ArtifactHierarchy | None = None, *, policy: Policy | None = None
+        self,
+        repo: ArtifactRepository,
+        hierarchy: ArtifactHierarchy | None = None,
+        *,
+        policy: Policy | None = None,
+        actor: Actor = ANONYMOUS,
     ) -> None:
         """`ArtifactManager(ArtifactRepository(session), hierarchy=…)` as the spec writes it:
         roots it creates are in that hierarchy (declared beside the policy's others, replacing
-        one of the same name). The Store passes its whole `policy` (limits and hierarchies)."""
+        one of the same name). The Store passes its whole `policy` (limits and hierarchies)
+        and its `actor`, whom every revision this manager writes names (a script may set
+        `manager.actor`)."""
         policy = policy or Policy()
         if hierarchy is not None:
             policy = replace(policy, hierarchies=policy.hierarchies.with_hierarchy(hierarchy, default=True))
@@ -161,6 +186,8 @@ class ArtifactManager:
         self.repo = repo
         repo.max_item_data_bytes = self.policy.max_item_data_bytes  # listings cap `data` in SQL
         self.repository = repo  # the name servicekit code uses
+        self.revisions = RevisionRepository(repo.session)
+        self.actor = actor
         self.work = UnitOfWork(repo.session)
 
     @property
@@ -199,6 +226,16 @@ class ArtifactManager:
         if artifact is None:
             raise ArtifactNotFoundError(normalize_id(artifact_id))
         return artifact
+
+    @read_use_case
+    def get_as_of(self, artifact_id: object, at: datetime) -> ArtifactOut:
+        """The artifact as it was at `at`: its newest revision made by then.
+        Raises InvalidULIDError, ArtifactNotFoundError (it did not exist then, or was deleted)."""
+        key = normalize_id(artifact_id)
+        revision = self.revisions.as_of(key, at)
+        if revision is None or revision.action == "deleted":
+            raise ArtifactNotFoundError(key)
+        return self.revision_artifact(revision)
 
     @read_use_case
     def exists_by_id(self, artifact_id: object) -> bool:
@@ -326,16 +363,24 @@ class ArtifactManager:
         return [self._node(a) for a in self.repo.ancestors(artifact.id)]
 
     @read_use_case
-    def tree_document(self, root_id: object, max_depth: int | None = None) -> dict[str, Any]:
+    def tree_document(
+        self, root_id: object, max_depth: int | None = None, *, as_of: datetime | None = None
+    ) -> dict[str, Any]:
         """The subtree under `root_id` as JSON-ready dicts (the ArtifactTreeNode shape).
 
         One recursive query, `max_depth` levels deep (None: all). Every node's
-        `children` is a list (empty for leaves and at the depth cut-off).
+        `children` is a list (empty for leaves and at the depth cut-off). `as_of`: the
+        tree as it was at that moment, rebuilt from the revisions (one recursive query too).
         Raises InvalidULIDError, ArtifactNotFoundError.
         """
         root_key = normalize_id(root_id)
+        if as_of is not None:
+            depth = max_depth if max_depth is not None else _AS_OF_DEPTH_LIMIT
+            rows = self.revisions.subtree_as_of(root_key, as_of, depth)
+        else:
+            rows = self.repo.subtree_rows(root_key, max_depth)
         with _collector_paused():
-            return self._assemble_tree(root_key, self.repo.subtree_rows(root_key, max_depth))
+            return self._assemble_tree(root_key, rows)
 
     def _assemble_tree(self, root_key: str, rows: list[Any]) -> dict[str, Any]:
         if not rows:
@@ -359,10 +404,17 @@ class ArtifactManager:
             return _validated_tree(document, ArtifactTreeNode)
 
     @read_use_case
-    def expand_document(self, artifact_id: object) -> dict[str, Any]:
-        """The artifact with its ancestors (root first, without children) and all its descendants."""
+    def expand_document(self, artifact_id: object, *, as_of: datetime | None = None) -> dict[str, Any]:
+        """The artifact with its ancestors (root first, without children) and all its descendants;
+        `as_of`: as they were at that moment."""
         key = normalize_id(artifact_id)
-        rows = self.repo.expansion_rows(key)
+        if as_of is not None:
+            rows = [
+                *self.revisions.ancestors_as_of(key, as_of, _AS_OF_DEPTH_LIMIT),
+                *self.revisions.subtree_as_of(key, as_of, _AS_OF_DEPTH_LIMIT),
+            ]
+        else:
+            rows = self.repo.expansion_rows(key)
         first = next((number for number, row in enumerate(rows) if row.depth >= 0), len(rows))
         with _collector_paused():
             tree = self._assemble_tree(key, rows[first:])
@@ -420,11 +472,14 @@ class ArtifactManager:
                 "data": artifact_in.data,
                 "created_at": now,
                 "updated_at": now,
+                # A chosen id may be that of a deleted artifact: its history goes on.
+                "revision": self.revisions.newest_number(artifact_id) + 1 if artifact_in.id is not None else 1,
             }
             try:
                 self.repo.insert(values)
             except IntegrityError:  # the same id, raced in by another writer
                 raise ArtifactExistsError(artifact_id) from None
+            self._record(values, "created")
             return self._out(values)
 
     def update(self, artifact_id: object, changes: ArtifactUpdate, *, if_match: Versions = None) -> ArtifactOut:
@@ -438,12 +493,23 @@ class ArtifactManager:
         self.policy.check_data(changes.data)
         with self.work.writing(exclusive=changes.moves):
             artifact = self._require(artifact_id, if_match=if_match, for_update=True)
-            if changes.moves:
-                self._move(artifact, changes.parent_id)
-            artifact.data = changes.data
-            artifact.updated_at = utcnow()
-            self.session.flush()
+            return self._change(artifact, changes.data, changes.parent_id if changes.moves else artifact.parent_id)
+
+    def _change(self, artifact: Artifact, data: Any, parent_id: object | None, action: str | None = None) -> ArtifactOut:
+        """Give `artifact` this data and parent, as one new revision (`action`, or what the
+        change is: updated, or moved when only the parent changes). A change that changes
+        nothing writes nothing: no revision, the same updated_at and version."""
+        now = utcnow()
+        moved = self._move(artifact, parent_id, at=now)
+        same_data = _stored_form(artifact.data) == _stored_form(data)
+        if not moved and same_data:
             return self._out(artifact)
+        artifact.data = data
+        artifact.updated_at = now
+        artifact.revision += 1
+        self.session.flush()
+        self._record(artifact, action or ("moved" if same_data else "updated"))
+        return self._out(artifact)
 
     def move(self, artifact_id: object, new_parent_id: object | None, *, if_match: Versions = None) -> ArtifactOut:
         """Move an artifact (and its subtree) under another parent, or make it a root.
@@ -454,10 +520,7 @@ class ArtifactManager:
         """
         with self.work.writing(exclusive=True):
             artifact = self._require(artifact_id, if_match=if_match, for_update=True)
-            if self._move(artifact, new_parent_id):
-                artifact.updated_at = utcnow()
-                self.session.flush()
-            return self._out(artifact)
+            return self._change(artifact, artifact.data, new_parent_id)
 
     @read_use_case
     def move_preview(self, artifact_id: object, new_parent_id: object | None) -> MovePreview:
@@ -488,23 +551,86 @@ class ArtifactManager:
             children = self.repo.count_children(artifact.id)
             if children:
                 raise ArtifactHasChildrenError(artifact.id, children)
+            self._record(artifact, "deleted", number=artifact.revision + 1)
             self.repo.delete(artifact)
 
     delete_by_id = delete
 
-    def delete_subtree(self, artifact_id: object) -> int:
-        """Delete an artifact and all its descendants (never orphans); returns how many."""
+    def delete_subtree(self, artifact_id: object, *, keep_history: bool = True) -> int:
+        """Delete an artifact and all its descendants (never orphans); returns how many.
+
+        Each gets its `deleted` revision (restore brings them back, parents first); without
+        `keep_history` (retention: ops.prune) their revisions go with them.
+        """
         with self.work.writing(exclusive=True):
             artifact = self._require(artifact_id, for_update=True)
             ids = self.repo.subtree_ids(artifact.id)
             self.session.expunge_all()
+            if keep_history:
+                self.revisions.snapshot(ids, action="deleted", actor=self.actor, at=utcnow(), next_number=True)
+            else:
+                self.revisions.purge(ids)
             return self.repo.delete_many(ids)
 
     def delete_all(self) -> int:
-        """Delete every artifact; returns how many were removed."""
+        """Delete every artifact, each with its `deleted` revision; returns how many were removed."""
         with self.work.writing(exclusive=True):
             self.session.expunge_all()
+            everything = select(Artifact.id).scalar_subquery()
+            self.revisions.snapshot(everything, action="deleted", actor=self.actor, at=utcnow(), next_number=True)
             return self.repo.delete_all()
+
+    def revert(self, artifact_id: object, revision: int, *, if_match: Versions = None) -> ArtifactOut:
+        """Make the artifact's data and parent those of its revision `revision`, as a new
+        `reverted` revision (nothing is written when they are already so).
+
+        Raises InvalidULIDError, ArtifactNotFoundError, RevisionNotFoundError,
+        ArtifactChangedError, ParentGoneError (that revision's parent no longer exists),
+        ArtifactCycleError, HierarchyDepthError, ArtifactValidationError.
+        """
+        key = normalize_id(artifact_id)
+        with self.work.writing(exclusive=True):
+            artifact = self._require(key, if_match=if_match, for_update=True)
+            target = self.revisions.get(key, revision)
+            if target is None:
+                raise RevisionNotFoundError(key, revision)
+            if target.parent_id is not None and not self.repo.exists(target.parent_id):
+                raise ParentGoneError(key, target.parent_id)
+            self.policy.check_data(target.data)  # the limits may be stricter than when it was written
+            return self._change(artifact, target.data, target.parent_id, action="reverted")
+
+    def restore(self, artifact_id: object) -> ArtifactOut:
+        """Bring a deleted artifact back, same id and data, under the parent it had, as a
+        `restored` revision. Raises InvalidULIDError, ArtifactNotFoundError (no history),
+        NotDeletedError, ParentGoneError (restore the parent first), HierarchyDepthError."""
+        key = normalize_id(artifact_id)
+        with self.work.writing(exclusive=True):
+            if self.repo.exists(key):
+                raise NotDeletedError(key)
+            last = self.revisions.newest(key)
+            if last is None or last.action != "deleted":
+                raise ArtifactNotFoundError(key)
+            if last.parent_id is None:  # a root again, in the hierarchy it was in
+                place = _Place(0, self.hierarchies.of(last.hierarchy or self.hierarchy.name), None)
+            elif self.repo.exists(last.parent_id):
+                place = self._place_under(last.parent_id)  # its parent may have moved meanwhile
+            else:
+                raise ParentGoneError(key, last.parent_id)
+            place.hierarchy.check_level(place.level)
+            values = {
+                "id": key,
+                "parent_id": last.parent_id,
+                "level": place.level,
+                "hierarchy": place.hierarchy.name,
+                "root_id": place.root_id or key,
+                "data": last.data,
+                "created_at": last.created_at,
+                "updated_at": utcnow(),
+                "revision": last.revision + 1,
+            }
+            self.repo.insert(values)
+            self._record(values, "restored")
+            return self._out(values)
 
     # Helpers -----------------------------------------------------------------------
 
@@ -559,15 +685,54 @@ class ArtifactManager:
         place.hierarchy.check_level(self.repo.subtree_max_level(artifact.id) + delta)
         return parent_key, delta, place
 
-    def _move(self, artifact: Artifact, new_parent_id: object | None) -> bool:
-        """Move `artifact` and its subtree; False when it already is under that parent."""
+    def _move(self, artifact: Artifact, new_parent_id: object | None, *, at: Any) -> bool:
+        """Move `artifact` and its subtree; False when it already is under that parent.
+
+        When the level or the hierarchy changes, it changes for every descendant too, and
+        each gets a `moved` revision (its own parent stays): an as-of read of any of them is
+        exact. The artifact's own revision is the caller's (_change).
+        """
         parent_key, delta, place = self._plan_move(artifact, new_parent_id)
         if parent_key == artifact.parent_id:
             return False
+        descendants_change = bool(delta) or place.hierarchy.name != artifact.hierarchy
         self.repo.relocate(artifact.id, delta, place.hierarchy.name, place.root_id or artifact.id)
+        if descendants_change:
+            descendants = self.repo.descendant_ids_query(artifact.id)
+            self.revisions.bump(descendants)
+            self.revisions.snapshot(descendants, action="moved", actor=self.actor, at=at, next_number=False)
         self.session.refresh(artifact)
         artifact.parent_id = parent_key
         return True
+
+    def _record(self, artifact: Any, action: str, *, number: int | None = None) -> None:
+        """Write the revision of a change just made to `artifact` (a row's values or the ORM object)."""
+        get = artifact.get if isinstance(artifact, dict) else lambda name: getattr(artifact, name)
+        self.revisions.add([{
+            "artifact_id": get("id"),
+            "revision": number if number is not None else get("revision"),
+            "action": action,
+            "data": get("data"),
+            "parent_id": get("parent_id"),
+            "level": get("level"),
+            "hierarchy": get("hierarchy"),
+            **actor_values(self.actor),
+            "at": utcnow() if action == "deleted" else get("updated_at"),
+            "created_at": get("created_at"),
+        }])
+
+    def revision_artifact(self, revision: Any) -> ArtifactOut:
+        """The artifact as a revision recorded it, labelled."""
+        return self._out({
+            "id": revision.artifact_id,
+            "parent_id": revision.parent_id,
+            "level": revision.level,
+            "hierarchy": revision.hierarchy,
+            "data": revision.data,
+            "created_at": revision.created_at,
+            "updated_at": revision.at,
+            "revision": revision.revision,
+        })
 
     def _node(self, artifact: Any, children: list[ArtifactTreeNode] | None = None) -> ArtifactTreeNode:
         node = ArtifactTreeNode.model_validate(artifact)

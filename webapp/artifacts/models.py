@@ -93,9 +93,53 @@ class Artifact(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     # Kept by the database (COUNT_TRIGGERS below), never written by the application.
     child_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    # The number of its newest revision in artifact_revisions (1 when created).
+    revision: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default=text("1"))
 
     def __repr__(self) -> str:
         return f"<Artifact {self.id} level={self.level}>"
+
+
+class ArtifactRevision(Base):
+    """One immutable revision of an artifact: what it was after each change (webapp.artifacts.revisions).
+
+    `artifact_id` is no foreign key: a deleted artifact keeps its history (and can be
+    restored from it). Revisions are written in the transaction of their change, and
+    never updated; only retention (ops.prune) removes them.
+    """
+
+    __tablename__ = "artifact_revisions"
+    __table_args__ = (
+        # As-of reads: the newest revision of an artifact at or before a moment.
+        Index("ix_artifact_revisions_artifact_id_at", "artifact_id", "at"),
+        # As-of trees: the revisions that ever named a parent, walked down from a root.
+        Index("ix_artifact_revisions_parent_id", "parent_id", "artifact_id"),
+        # $deleted, newest first, without reading the other revisions.
+        Index(
+            "ix_artifact_revisions_deleted",
+            "at",
+            postgresql_where=text("action = 'deleted'"),
+            sqlite_where=text("action = 'deleted'"),
+        ),
+    )
+
+    artifact_id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    action: Mapped[str] = mapped_column(String(16), nullable=False)
+    data: Mapped[Any] = mapped_column(ArtifactJSON().with_variant(JSONB(), "postgresql"), nullable=False)
+    parent_id: Mapped[str | None] = mapped_column(String(26))
+    level: Mapped[int] = mapped_column(Integer, nullable=False)
+    hierarchy: Mapped[str] = mapped_column(String(64), nullable=False)  # of its tree, then
+    actor_user: Mapped[str | None] = mapped_column(String(200))
+    actor_token: Mapped[str | None] = mapped_column(String(200))
+    actor_address: Mapped[str | None] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)  # when the change was made
+    # The artifact's own created_at, kept so that an as-of read or a restore gives it back
+    # even once retention has thinned the early revisions.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+    def __repr__(self) -> str:
+        return f"<ArtifactRevision {self.artifact_id}#{self.revision} {self.action}>"
 
 
 class ArtifactCount(Base):

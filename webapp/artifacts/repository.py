@@ -37,6 +37,7 @@ COLUMNS = (
     Artifact.created_at,
     Artifact.updated_at,
     Artifact.hierarchy,
+    Artifact.revision,
 )
 
 # Hot-path statements, built once and run on the session's Core connection: building a
@@ -106,8 +107,8 @@ def _expansion_rows_statement(dialect: str) -> Any:
     down, up = _walk_down(False), _ancestry()
     descendants = _list_columns(dialect).add_columns(down.c.depth).join(down, Artifact.id == down.c.id)
     ancestors = _list_columns(dialect).add_columns((-up.c.distance).label("depth")).join(up, Artifact.id == up.c.id)
-    # By position: SQLite orders a compound select only by its result columns (8: depth, 1: id).
-    return union_all(descendants, ancestors).order_by(literal_column("8"), literal_column("1"))
+    # By position: SQLite orders a compound select only by its result columns (9: depth, 1: id).
+    return union_all(descendants, ancestors).order_by(literal_column("9"), literal_column("1"))
 
 
 def _pending(*where: Any) -> Any:
@@ -264,6 +265,7 @@ def _list_columns(dialect: str) -> Any:
         _iso_text(Artifact.created_at, dialect).label("created_at"),
         _iso_text(Artifact.updated_at, dialect).label("updated_at"),
         Artifact.hierarchy,
+        Artifact.revision,
     )
 
 
@@ -494,7 +496,7 @@ class ArtifactRepository:
     def subtree_rows(self, root_id: str, max_depth: int | None = None) -> Sequence[Row[Any]]:
         """The root and its descendants down to `max_depth` levels below it, in ONE query.
 
-        Rows are (id, parent_id, level, data, created_at, updated_at, depth) with `data`
+        Rows are (id, parent_id, level, data, created_at, updated_at, hierarchy, revision, depth) with `data`
         as JSON text and the timestamps as UTC ISO-8601 text: skipping per-value type
         processing keeps a 10,000-node tree cheap. Every parent precedes its children;
         siblings are in id order.
@@ -512,6 +514,11 @@ class ArtifactRepository:
         walk = self._subtree(root_id)
         query = select(func.max(Artifact.level)).join(walk, Artifact.id == walk.c.id)
         return self.session.scalar(query) or 0
+
+    def descendant_ids_query(self, root_id: str) -> Any:
+        """A select of the ids of the artifact's descendants (not the artifact itself)."""
+        walk = self._subtree(root_id)
+        return select(walk.c.id).where(walk.c.depth > 0)
 
     def relocate(self, root_id: str, delta: int, hierarchy: str, tree_root: str) -> None:
         """Add `delta` to the level of the root and every descendant, and put them all in

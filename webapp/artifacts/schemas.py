@@ -200,6 +200,7 @@ class ArtifactOut(BaseModel):
     updated_at: datetime
     hierarchy: str | None = Field(None, description="The hierarchy of the artifact's tree")
     level_label: str | None = Field(None, description="The hierarchy's label of the artifact's level")
+    revision: int = Field(1, description="The number of its newest revision (see $history)")
 
     @property
     def version(self) -> str:

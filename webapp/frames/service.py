@@ -22,6 +22,7 @@ from webapp.artifacts.unit_of_work import read_use_case
 from webapp.files import FileNameError, FileService, check_name
 
 from .cache import FrameCache
+from .diff import frame_diff
 from .models import PARQUET, ArtifactFrame
 from .repository import FrameRepository
 from .tables import (
@@ -184,6 +185,15 @@ class FrameService:
     def load_dataframe(self, artifact_id: object) -> pd.DataFrame:
         """The whole table as pandas. Raises ArtifactNotFoundError, FrameNotFoundError."""
         return to_pandas(self.require_frame(artifact_id).table())
+
+    @read_use_case
+    def diff(self, a: ArtifactOut, b: ArtifactOut, key: str | None = None) -> dict[str, Any] | None:
+        """The `frame` part of the diff from table artifact `a` to `b`; None unless both hold a
+        table. Raises ArtifactValidationError for a `key` not in both, or not unique."""
+        old, new = self.frame_of(a), self.frame_of(b)
+        if old is None or new is None:
+            return None
+        return frame_diff(to_pandas(old.table()), to_pandas(new.table()), old.dtypes, new.dtypes, key)
 
     # Export and import (webapp.ops) -----------------------------------------------------
 
