@@ -20,6 +20,7 @@ from webapp.artifacts import ANONYMOUS, Actor, ArtifactManager, ArtifactReposito
 from webapp.artifacts.database import open_engine
 from webapp.extensions import db
 from webapp.frames import FrameCache, FrameRepository, FrameService
+from webapp.search import SearchService
 
 
 class Store:
@@ -37,6 +38,7 @@ class Store:
         self.actor = actor  # who this Store's changes are attributed to
         self.artifacts = ArtifactManager(ArtifactRepository(session), policy=policy)
         self.frames = FrameService(FrameRepository(session), self.artifacts, frame_cache)
+        self.search = SearchService(self.artifacts, policy)
 
     def reading(self) -> AbstractContextManager[None]:
         """One read use case spanning several services."""

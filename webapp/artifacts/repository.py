@@ -345,6 +345,44 @@ class ArtifactRepository:
         statement = _after_statement(shape, newest_first, connection.dialect.name)
         return list(connection.execute(statement, {**params, "after": after_id, "limit": limit}))
 
+    # Filtered listings (webapp/search compiles the filter language into `where` and `order_by`)
+
+    def listing_where(
+        self, *, parent_id: str | None = None, roots_only: bool = False, level: int | None = None, text: str | None = None
+    ) -> list[Any]:
+        """The listing's own filters as WHERE terms, to combine with a compiled filter."""
+        shape, params = _listing(parent_id, roots_only, level, text)
+        clause = _filtered(select(Artifact.id), shape).whereclause
+        return [] if clause is None else [clause.params(params)]
+
+    def rows_where(self, where: Sequence[Any], order_by: Sequence[Any], *, offset: int, limit: int) -> list[Row[Any]]:
+        """One page of rows (as page()'s) matching every term of `where`, in `order_by` order."""
+        connection = self.session.connection()
+        statement = _list_columns(connection.dialect.name).where(*where).order_by(*order_by).offset(offset).limit(limit)
+        return list(connection.execute(statement))
+
+    def count_where(self, where: Sequence[Any]) -> int:
+        """How many artifacts match (a scan of the matches: compiled filters have no kept counts)."""
+        return self.session.connection().scalar(select(func.count()).select_from(Artifact).where(*where)) or 0
+
+    def value_counts(self, where: Sequence[Any], value: Any, limit: int) -> list[Row[Any]]:
+        """(value, count) of `value` over the matches, most frequent first, ties by value;
+        NULL (a missing value) left out."""
+        count = func.count().label("count")
+        statement = (
+            select(value.label("value"), count)
+            .where(*where, value.is_not(None))
+            .group_by(value)
+            .order_by(count.desc(), value.asc())
+            .limit(limit)
+        )
+        return list(self.session.connection().execute(statement))
+
+    def rows_by_ids(self, ids: Sequence[str]) -> list[Row[Any]]:
+        """The rows (as page()'s) of the given ids that exist, in no particular order."""
+        connection = self.session.connection()
+        return list(connection.execute(_list_columns(connection.dialect.name).where(Artifact.id.in_(list(ids)))))
+
     def all(self) -> list[Artifact]:
         return list(self.session.scalars(select(Artifact).order_by(Artifact.id)))
 
