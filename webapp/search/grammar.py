@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 from datetime import UTC, datetime
 from typing import Literal as TypingLiteral
 
@@ -72,7 +72,7 @@ class Field:
     source: TypingLiteral["data", "parent", "ancestor", "column"]
     path: tuple[str, ...] = ()
     name: str = ""
-    position: int = 0
+    position: int = dataclass_field(default=0, compare=False)  # where it was written, for errors
 
     @property
     def is_data(self) -> bool:
