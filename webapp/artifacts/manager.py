@@ -345,10 +345,17 @@ class ArtifactManager:
         return _ARTIFACT_LIST.validate_python(documents)
 
     def _listing_where(
-        self, parent_id: object | None = None, roots_only: bool = False, level: int | None = None, text: str | None = None
+        self,
+        parent_id: object | None = None,
+        roots_only: bool = False,
+        level: int | None = None,
+        text: str | None = None,
+        hierarchy: str | None = None,
     ) -> list[Any]:
         parent_key = normalize_id(parent_id) if parent_id is not None else None
-        return self.repo.listing_where(parent_id=parent_key, roots_only=roots_only, level=level, text=text)
+        return self.repo.listing_where(
+            parent_id=parent_key, roots_only=roots_only, level=level, text=text, hierarchy=hierarchy
+        )
 
     @read_use_case
     def child_counts(self, artifact_ids: list[object]) -> dict[str, int]:

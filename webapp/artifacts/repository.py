@@ -144,20 +144,22 @@ def _listing(
     return (roots_only, "parent_id" in params, "level" in params, "pattern" in params, "hierarchy" in params), params
 
 
-def _filtered(query: Any, shape: Shape) -> Any:
+def _filtered(query: Any, shape: Shape, values: dict[str, Any] | None = None) -> Any:
+    """The filters of `shape` on `query`: on bound parameters, or on `values` when given."""
     roots_only, by_parent, by_level, by_text, by_hierarchy = shape
+    value = bindparam if values is None else lambda name: literal(values[name])
     if by_hierarchy:
-        query = query.where(Artifact.hierarchy == bindparam("hierarchy"))
+        query = query.where(Artifact.hierarchy == value("hierarchy"))
     if roots_only and by_hierarchy:
         query = query.where(Artifact.level == 0)  # a hierarchy's roots: one range of (hierarchy, level, id)
     elif roots_only:
         query = query.where(Artifact.parent_id.is_(None))
     elif by_parent:
-        query = query.where(Artifact.parent_id == bindparam("parent_id"))
+        query = query.where(Artifact.parent_id == value("parent_id"))
     if by_level:
-        query = query.where(Artifact.level == bindparam("level"))
+        query = query.where(Artifact.level == value("level"))
     if by_text:
-        query = query.where(cast(Artifact.data, Text).ilike(bindparam("pattern"), escape="\\"))
+        query = query.where(cast(Artifact.data, Text).ilike(value("pattern"), escape="\\"))
     return query
 
 
@@ -348,12 +350,18 @@ class ArtifactRepository:
     # Filtered listings (webapp/search compiles the filter language into `where` and `order_by`)
 
     def listing_where(
-        self, *, parent_id: str | None = None, roots_only: bool = False, level: int | None = None, text: str | None = None
+        self,
+        *,
+        parent_id: str | None = None,
+        roots_only: bool = False,
+        level: int | None = None,
+        text: str | None = None,
+        hierarchy: str | None = None,
     ) -> list[Any]:
         """The listing's own filters as WHERE terms, to combine with a compiled filter."""
-        shape, params = _listing(parent_id, roots_only, level, text)
-        clause = _filtered(select(Artifact.id), shape).whereclause
-        return [] if clause is None else [clause.params(params)]
+        shape, params = _listing(parent_id, roots_only, level, text, hierarchy)
+        clause = _filtered(select(Artifact.id), shape, params).whereclause
+        return [] if clause is None else [clause]
 
     def rows_where(self, where: Sequence[Any], order_by: Sequence[Any], *, offset: int, limit: int) -> list[Row[Any]]:
         """One page of rows (as page()'s) matching every term of `where`, in `order_by` order."""
