@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Integer, Row, Text, bindparam, cast, delete, func, insert, literal, literal_column, select, union_all, update
 from sqlalchemy.orm import Session
 
+from .fulltext import MIN_INDEXED_LENGTH, TextCandidates
 from .models import Artifact, ArtifactCount, ArtifactCountDelta
 
 COLUMNS = (
@@ -120,7 +121,7 @@ _CHILD_COUNT = (Artifact.child_count + _pending(ArtifactCountDelta.parent_id == 
 # List pages: one statement per shape of filters, built once on bound parameters (building
 # one per request cost a fifth of a list page's CPU).
 
-Shape = tuple[bool, bool, bool, bool, bool]  # roots only, by parent, by level, by text, by hierarchy
+Shape = tuple[bool, bool, bool, bool | str, bool]  # roots only, by parent, by level, by text ("indexed": 3+ characters), by hierarchy
 
 
 def _listing(
@@ -141,7 +142,10 @@ def _listing(
     if text:
         escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         params["pattern"] = f"%{escaped}%"
-    return (roots_only, "parent_id" in params, "level" in params, "pattern" in params, "hierarchy" in params), params
+        if len(text) >= MIN_INDEXED_LENGTH:
+            params["needle"] = text
+    by_text: bool | str = "indexed" if "needle" in params else "pattern" in params
+    return (roots_only, "parent_id" in params, "level" in params, by_text, "hierarchy" in params), params
 
 
 def _filtered(query: Any, shape: Shape, values: dict[str, Any] | None = None) -> Any:
@@ -158,6 +162,8 @@ def _filtered(query: Any, shape: Shape, values: dict[str, Any] | None = None) ->
         query = query.where(Artifact.parent_id == value("parent_id"))
     if by_level:
         query = query.where(Artifact.level == value("level"))
+    if by_text == "indexed":  # the full-text index narrows, ILIKE decides (see fulltext.py)
+        query = query.where(TextCandidates(value("needle")))
     if by_text:
         query = query.where(cast(Artifact.data, Text).ilike(value("pattern"), escape="\\"))
     return query
