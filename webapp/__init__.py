@@ -62,6 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from webapp.extensions import csrf, db, migrate
     from webapp.database import upgrade_schema
     from webapp.web.frames import bp as frames_bp
+    from webapp.web.search import bp as search_bp
     from webapp.web.views import bp as web_bp
 
     db.init_app(app)
@@ -72,6 +73,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     store.init_app(app)
 
     app.register_blueprint(web_bp)
+    app.register_blueprint(search_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(health_bp)
     app.register_blueprint(frames_bp)

@@ -344,6 +344,10 @@ class ArtifactManager:
         documents = [{**found[key]._mapping, "data": _json_value(found[key].data)} for key in keys]
         return _ARTIFACT_LIST.validate_python(documents)
 
+    def text_where(self, text: str) -> list[Any]:
+        """WHERE terms for "the data contains `text`" (the full-text index), as `text=` filters."""
+        return self._listing_where(text=text)
+
     def _listing_where(
         self,
         parent_id: object | None = None,

@@ -30,6 +30,8 @@ class Query:
     sort: str | None = None
     descending: bool = False
     facets: tuple[str, ...] = ()
+    words: tuple[str, ...] = ()  # plain words: each must occur in the data (the full-text index)
+    narrow: tuple[str, ...] = ()  # more filters, all of which must hold too (the pages' facets)
 
 
 class SearchService:
@@ -69,7 +71,8 @@ class SearchService:
         if sort is not None and sort.source == "ancestor" or sort is not None and sort.source == "parent":
             raise FilterError("sort takes data.<path> or a column", sort.position, "data.<path> or a column", "sort")
         facets = self._facet_fields(query.facets)
-        where = self.where(query.filter)
+        where = [*self.where(query.filter), *(t for text in query.narrow for t in self.where(text))]
+        where += [term for word in query.words for term in self.artifacts.text_where(word)]
         compiler = self.compiler("sort")
         order_by = compiler.order_by(sort, query.descending)
         with self.artifacts.work.reading():
