@@ -97,7 +97,7 @@ def _ordered_columns(paths: list[str]) -> list[str]:
     return first + [p for p in paths if p not in first]
 
 
-@bp.get("/artifacts/<artifact_id>/table")
+@bp.get("/artifacts/<artifact_id>/children/table")
 def children_table(artifact_id: str) -> str:
     """The children as a table: a column per flattened field (choose with `columns`), sorted
     by any column (`sort`, `order`), ticked rows compared."""
