@@ -32,6 +32,7 @@ def test_filter_sort_and_order(client: Any, sweep: dict[str, Any]) -> None:
     assert answer.status_code == 200 and names(answer) == ["m2", "m3"] and answer.json["total"] == 2
     answer = client.get(URL, query_string={"filter": "level_label = 'model'", "sort": "data.metrics.rmse", "order": "desc"})
     assert names(answer) == ["m1", "m3", "m2", "m4"]  # missing last, even descending
+    assert {(i["hierarchy"], i["level_label"]) for i in answer.json["items"]} == {("ml_pipeline", "model")}
     answer = client.get(URL, query_string={"filter": "parent.data.metrics.rmse < 0.3"})
     assert names(answer) == ["p2"]
     answer = client.get(URL, query_string={"filter": "ancestor.data.framework = 'xgboost' and data.name contains 'P'"})

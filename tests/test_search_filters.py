@@ -44,19 +44,20 @@ def random_object(rng: random.Random, depth: int = 0) -> dict[str, Any]:
 
 
 def build(store: Store) -> Reference:
-    """Three trees, three levels deep (the hierarchy's labels), about 60 artifacts."""
+    """Four trees in three hierarchies, three levels deep, about 70 artifacts."""
     rng = random.Random(12)
     manager = store.artifacts
-    for _ in range(3):
-        root = manager.create(ArtifactIn(data=random_object(rng)))
+    for hierarchy in ("ml_pipeline", "ml_pipeline", "document_versions", "datasets"):
+        root = manager.create(ArtifactIn(data=random_object(rng), hierarchy=hierarchy))
         for _ in range(rng.randint(2, 4)):
             child = manager.create(ArtifactIn(parent_id=root.id, data=random_object(rng)))
             for _ in range(rng.randint(0, 4)):
                 manager.create(ArtifactIn(parent_id=child.id, data=random_object(rng)))
-    rows = [Row(str(a.id), str(a.parent_id) if a.parent_id else None, a.level, a.data, a.created_at, a.updated_at)
-            for a in manager.find_all()]
-    hierarchy = store.policy.hierarchy
-    return Reference(rows, hierarchy.name, dict(hierarchy.level_labels), store.session.get_bind().dialect.name)
+    rows = [Row(str(a.id), str(a.parent_id) if a.parent_id else None, a.level, a.data, a.created_at, a.updated_at,
+                a.hierarchy) for a in manager.find_all()]
+    labels = {name: dict(h.level_labels) for name, h in store.policy.hierarchies.items()}
+    assert {row.hierarchy for row in rows} == {"ml_pipeline", "document_versions", "datasets"}
+    return Reference(rows, labels, store.session.get_bind().dialect.name)
 
 
 paths = st.lists(st.sampled_from(KEYS), min_size=1, max_size=3).map(tuple)
@@ -65,7 +66,8 @@ literals = st.one_of(
     st.sampled_from(NUMBERS), st.sampled_from(STRINGS), st.sampled_from([True, False, None])
 )
 column_literals = st.one_of(
-    literals, st.sampled_from(["model", "experiment", "predictions", "level_3", "ml_pipeline", "2020-01-01", "2100-01-01T00:00:00Z"])
+    literals, st.sampled_from(["model", "experiment", "predictions", "version", "document", "dataset", "level_3",
+                               "ml_pipeline", "datasets", "2020-01-01", "2100-01-01T00:00:00Z"])
 )
 operators = st.sampled_from(["=", "!=", "<", "<=", ">", ">="])
 
@@ -123,7 +125,7 @@ def test_generated_filters_select_what_the_reference_selects(store: Store, refer
 
 @GENERATED
 @given(tree=expressions, sort=st.one_of(data_fields.filter(lambda f: f.source == "data"),
-                                        st.sampled_from([Field("column", name=n) for n in ("level", "level_label", "id")])),
+                                        st.sampled_from([Field("column", name=n) for n in ("level", "level_label", "id", "hierarchy")])),
        descending=st.booleans())
 def test_generated_sorts_order_as_the_reference_orders(
     store: Store, reference: Reference, tree: Any, sort: Field, descending: bool
@@ -155,6 +157,9 @@ def test_every_generated_kind_of_value_is_in_the_dataset(reference: Reference) -
         "level_label = 'model' and not exists(data.b)",
         "level_label != 'model'",
         "level_label in ('experiment', 'level_7')",
+        "level_label = 'version'",
+        "level_label < 'p' and hierarchy != 'datasets'",
+        "hierarchy in ('datasets', 'document_versions') and level_label contains 'VER'",
         "created_at > '2020-01-01' and updated_at < '2100-01-01T00:00:00+01:00'",
         'data."odd key" < \'zzz\'',
         "data.a in (true, null)",

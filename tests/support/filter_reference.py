@@ -25,6 +25,7 @@ class Row:
     data: Any
     created_at: datetime
     updated_at: datetime
+    hierarchy: str
 
 
 def kind(value: Any) -> str:
@@ -48,14 +49,14 @@ def lookup(data: Any, path: tuple[str, ...]) -> Any:
 
 
 class Reference:
-    def __init__(self, rows: list[Row], hierarchy: str, labels: dict[int, str], dialect: str) -> None:
+    def __init__(self, rows: list[Row], labels: dict[str, dict[int, str]], dialect: str) -> None:
         self.rows = {row.id: row for row in rows}
-        self.hierarchy, self.labels = hierarchy, labels
+        self.labels = labels  # hierarchy → level → label, as the Policy declares them
         # SQLite's lower() folds ASCII only; PostgreSQL's (C.UTF-8 ctype) Unicode.
         self.fold = (lambda s: s.lower()) if dialect == "postgresql" else (lambda s: s.translate(ASCII_LOWER))
 
-    def label(self, level: int) -> str:
-        return self.labels.get(level, f"level_{level}")
+    def label(self, row: Row) -> str:
+        return self.labels.get(row.hierarchy, {}).get(row.level, f"level_{row.level}")
 
     def ancestors(self, row: Row) -> list[Row]:
         chain = []
@@ -110,10 +111,8 @@ class Reference:
         return OPERATORS[op](value, literal)
 
     def column_value(self, name: str, row: Row) -> Any:
-        if name == "hierarchy":
-            return self.hierarchy
         if name == "level_label":
-            return self.label(row.level)
+            return self.label(row)
         return getattr(row, name)
 
     def column_atom(self, tree: Any, row: Row) -> bool:

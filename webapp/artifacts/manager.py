@@ -319,9 +319,7 @@ class ArtifactManager:
         """A page of the artifacts matching compiled `where` terms (webapp/search) and the
         listing's own `filters` (as find_paginated's), in `order_by` order."""
         terms = [*self._listing_where(**filters), *where]
-        rows = self.repo.rows_where(terms, order_by, offset=offset, limit=limit)
-        documents = [{**row._mapping, "data": _json_value(row.data)} for row in rows]
-        return _ARTIFACT_LIST.validate_python(documents)
+        return self._listed(self.repo.rows_where(terms, order_by, offset=offset, limit=limit))
 
     @read_use_case
     def count_where(self, where: list[Any], **filters: Any) -> int:
@@ -341,7 +339,15 @@ class ArtifactManager:
         missing = [key for key in keys if key not in found]
         if missing:
             raise ArtifactNotFoundError(missing[0])
-        documents = [{**found[key]._mapping, "data": _json_value(found[key].data)} for key in keys]
+        return self._listed([found[key] for key in keys])
+
+    def _listed(self, rows: list[Any]) -> list[ArtifactOut]:
+        """Listing rows (data and times as text) as validated ArtifactOut, labelled."""
+        label_for = self.hierarchies.label_for
+        documents = [
+            {**row._mapping, "data": _json_value(row.data), "level_label": label_for(row.hierarchy, row.level)}
+            for row in rows
+        ]
         return _ARTIFACT_LIST.validate_python(documents)
 
     def text_where(self, text: str) -> list[Any]:

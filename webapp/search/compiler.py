@@ -42,6 +42,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    tuple_,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -81,26 +82,34 @@ def kind_of(value: Scalar) -> str:
 
 @dataclass(frozen=True)
 class Labels:
-    """What `hierarchy` and `level_label` mean: the hierarchy of each tree and the label
-    of each (hierarchy, level). Unlabelled levels read `level_<n>`, as the API shows them."""
+    """What `level_label` means: the label of each (hierarchy, level) in the Policy's registry.
+    Unlabelled levels, and the levels of a hierarchy the registry lacks, read `level_<n>`, as
+    the API shows them."""
 
-    hierarchy: str
-    labels: dict[int, str] = field(default_factory=dict)
+    labels: dict[str, dict[int, str]] = field(default_factory=dict)  # hierarchy → level → label
 
-    def label_sql(self, level: Any) -> Any:
-        whens = [(level == number, literal(label)) for number, label in sorted(self.labels.items())]
-        fallback = literal("level_") + cast(level, String)
+    def label_sql(self, table: Table) -> Any:
+        """The label as a SQL expression (for orderings, facets, and comparisons other than =)."""
+        whens = [
+            (and_(table.c.hierarchy == name, table.c.level == number), literal(label))
+            for name, levels in self.labels.items()
+            for number, label in sorted(levels.items())
+        ]
+        fallback = literal("level_") + cast(table.c.level, String)
         return case(*whens, else_=fallback) if whens else fallback
 
-    def levels_labelled(self, label: str) -> list[int]:
-        levels = [number for number, name in self.labels.items() if name == label]
+    def labelled(self, table: Table, label: str) -> Any:
+        """`level_label = label` as (hierarchy, level) pairs from the registry: an index on
+        (hierarchy, level) serves it."""
+        pairs = [(name, n) for name, levels in self.labels.items() for n, text in levels.items() if text == label]
+        tests = [tuple_(table.c.hierarchy, table.c.level).in_(pairs)] if pairs else []
         match = _LEVEL_N.fullmatch(label)
-        if match and int(match.group(1)) not in self.labels:
-            levels.append(int(match.group(1)))
-        return sorted(levels)
-
-    def hierarchy_sql(self, _table: Table) -> Any:
-        return literal(self.hierarchy)
+        if match:  # `level_<n>`: level n wherever no label is declared for it
+            number = int(match.group(1))
+            labelling = [name for name, levels in self.labels.items() if number in levels]
+            test = table.c.level == number
+            tests.append(and_(test, table.c.hierarchy.not_in(labelling)) if labelling else test)
+        return or_(*tests) if tests else false()
 
 
 def path_literal(dialect: str, path: Sequence[str]) -> str:
@@ -262,7 +271,7 @@ class Compiler:
             raise FilterError("exists() takes a data path", tree.field.position, "data.<path>", self.parameter)
         if name == "level_label":
             return self._label_atom(tree)
-        column = self.labels.hierarchy_sql(ARTIFACTS) if name == "hierarchy" else ARTIFACTS.c[name]
+        column = ARTIFACTS.c[name]
         if isinstance(tree, IsNull):
             if name != "parent_id":
                 return true() if tree.negated else false()
@@ -299,17 +308,14 @@ class Compiler:
         return _apply(op, column.collate("C") if self.pg else column, literal(text, Text))
 
     def _label_atom(self, tree: Any) -> Any:
-        level, hierarchy = ARTIFACTS.c.level, self.labels.hierarchy_sql(ARTIFACTS)
         if isinstance(tree, IsNull):  # every level has a label (`level_<n>` at least)
             return true() if tree.negated else false()
         equal_to = [v for v in tree.values if isinstance(v, str)] if isinstance(tree, In) else None
         if isinstance(tree, Compare) and tree.op == "=" and isinstance(tree.value, str):
             equal_to = [tree.value]
         if equal_to is not None and not getattr(tree, "negated", False):
-            # The registry answers which levels carry the label: an index on level serves it.
-            levels = sorted({n for label in equal_to for n in self.labels.levels_labelled(label)})
-            return and_(hierarchy.is_not(None), level.in_(levels)) if levels else false()
-        label = self.labels.label_sql(level)
+            return or_(false(), *(self.labels.labelled(ARTIFACTS, label) for label in equal_to))
+        label = self.labels.label_sql(ARTIFACTS)
         if isinstance(tree, Contains):
             return self._position(func.lower(label), tree.value) > 0
         if isinstance(tree, In):
@@ -329,9 +335,7 @@ class Compiler:
         direction = (lambda e: e.desc()) if descending else (lambda e: e.asc())
         if sort.source == "column":
             if sort.name == "level_label":
-                expression = self.labels.label_sql(ARTIFACTS.c.level)
-            elif sort.name == "hierarchy":
-                expression = self.labels.hierarchy_sql(ARTIFACTS)
+                expression = self.labels.label_sql(ARTIFACTS)
             else:
                 expression = ARTIFACTS.c[sort.name]
             if self.pg and sort.name not in ("level", "created_at", "updated_at"):
@@ -371,9 +375,7 @@ class Compiler:
         if facet.source != "column":
             raise FilterError("facets take data.<path> or a column", facet.position, "data.<path> or a column", "facets")
         if facet.name == "level_label":
-            return self.labels.label_sql(ARTIFACTS.c.level), False
-        if facet.name == "hierarchy":
-            return self.labels.hierarchy_sql(ARTIFACTS), False
+            return self.labels.label_sql(ARTIFACTS), False
         return ARTIFACTS.c[facet.name], False
 
 

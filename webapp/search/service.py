@@ -44,8 +44,7 @@ class SearchService:
         return self.artifacts.session.get_bind().dialect.name
 
     def labels(self) -> Labels:
-        hierarchy = self.policy.hierarchy
-        return Labels(hierarchy.name, dict(hierarchy.level_labels))
+        return Labels({name: dict(h.level_labels) for name, h in self.policy.hierarchies.items()})
 
     def compiler(self, parameter: str = "filter") -> Compiler:
         return Compiler(self.dialect, self.labels(), parameter)
