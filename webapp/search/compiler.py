@@ -347,6 +347,14 @@ class Compiler:
         keys = self.sort_keys(ARTIFACTS, sort.path)
         return [keys[0].asc(), *(direction(key) for key in keys[1:]), ARTIFACTS.c.id.asc()]
 
+    def matches_first_order(self, descending: bool) -> list[Any]:
+        """Id order that the planner cannot read from the primary key, so it finds the matches
+        first (SQLite's `+` operator; PostgreSQL's planner weighs that itself)."""
+        if self.pg:
+            return self.order_by(None, descending)
+        key = literal_column("+artifacts.id")
+        return [key.desc() if descending else key.asc()]
+
     def sort_keys(self, table: Table, path: Sequence[str]) -> list[Any]:
         """(last, rank, number, string, boolean): numbers, then strings, then booleans, then
         arrays and objects (by id); missing and null last. Each key is NULL outside its rank."""

@@ -20,6 +20,10 @@ from .schemas import ComparedField, Comparison, FacetValue, SearchPage
 FACET_VALUES = 20
 MAX_FACETS = 10
 MIN_COMPARE, MAX_COMPARE = 2, 50
+# Up to this many matches, a filtered page in id order is read by finding the matches (an
+# expression index, or one scan) and sorting them, rather than by walking the id order
+# until a page of them turns up (which, for a rare match, walks the whole table).
+FEW_MATCHES = 10_000
 
 
 @dataclass(frozen=True)
@@ -86,8 +90,10 @@ class SearchService:
             else:
                 page = max(page, 1)
                 offset = (page - 1) * size
-            items = self.artifacts.find_where(page_where, order_by, offset=offset, limit=size + 1, **filters)
             total = self.artifacts.count_where(where, **filters)
+            if sort is None and where and total <= FEW_MATCHES:
+                order_by = compiler.matches_first_order(query.descending)
+            items = self.artifacts.find_where(page_where, order_by, offset=offset, limit=size + 1, **filters)
             more, items = len(items) > size, items[:size]
             counted = {name: self._facet(where, field, filters) for name, field in facets.items()} if facets else None
         next_cursor = Cursor(page + 1, str(items[-1].id)).encode() if more and items else None
