@@ -428,7 +428,7 @@ def test_openapi_document_is_generated_from_the_models(client):
     schemas = document["components"]["schemas"]
     assert schemas["ArtifactIn"]["required"] == ["data"]
     assert "children" in schemas["ArtifactTreeNode"]["properties"]
-    assert set(schemas["Page_ArtifactOut_"]["required"]) == {"items", "total", "page", "size", "pages"}
+    assert set(schemas["SearchPage"]["required"]) == {"items", "total", "page", "size", "pages"}
 
 
 def test_docs_page_is_served_offline(client):

@@ -61,7 +61,7 @@ def test_a_document_version_opens_against_its_previous_sibling(client, manager):
     first = manager.create(ArtifactIn(parent_id=paper.id, data={"name": "v1", "text": "a"}))
     second = manager.create(ArtifactIn(parent_id=paper.id, data={"name": "v2", "text": "b"}))
     link = html(client.get(f"/artifacts/{second.id}")).select_one("a.compare-previous")
-    assert link["href"] == f"/compare?a={first.id}&b={second.id}"
+    assert link["href"] == f"/diff?a={first.id}&b={second.id}"
     compared = html(client.get(link["href"]))
     assert {c.get_text() for c in compared.select("code.path")} == {"/name", "/text"}
     assert not html(client.get(f"/artifacts/{first.id}")).select_one("a.compare-previous")

@@ -249,7 +249,7 @@ def test_openapi_documents_the_cursor(client):
     document = client.get("/api/v1/openapi.json").get_json()
     listing = document["paths"]["/api/v1/artifacts"]["get"]
     assert "cursor" in {p["name"] for p in listing["parameters"]}
-    assert "next_cursor" in document["components"]["schemas"]["Page_ArtifactOut_"]["properties"]
+    assert "next_cursor" in document["components"]["schemas"]["SearchPage"]["properties"]
 
 
 # The indexes the pages use -----------------------------------------------------------------

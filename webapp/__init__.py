@@ -69,6 +69,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from webapp.web.files import bp as files_bp
     from webapp.web.frames import bp as frames_bp
     from webapp.web.history import bp as history_bp
+    from webapp.web.search import bp as search_bp
     from webapp.web.views import bp as web_bp
 
     db.init_app(app)
@@ -79,6 +80,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     store.init_app(app)
 
     app.register_blueprint(web_bp)
+    app.register_blueprint(search_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(health_bp)
     app.register_blueprint(frames_bp)

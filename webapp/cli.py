@@ -11,6 +11,7 @@ from webapp import integrity, ops
 from webapp.artifacts import ArtifactIn, ArtifactManager
 from webapp.database import upgrade_schema
 from webapp.extensions import db
+from webapp.search import FilterError, indexes
 from webapp.store import get_store
 
 
@@ -61,6 +62,19 @@ def register_commands(app: Flask) -> None:
             "a documentation project (document_versions: project → document → 2 versions) and a "
             "dataset (datasets: dataset → version → 2 partitions).".format(sum(counts.values()))
         )
+
+    @app.cli.command("index-field")
+    @click.argument("field")
+    @click.option("--drop", is_flag=True, help="Drop the index instead of creating it.")
+    def index_field(field: str, drop: bool) -> None:
+        """Create (or drop) an expression index on a data path, e.g. data.metrics.rmse: filters
+        on that path then read the index instead of every row."""
+        try:
+            with db.engine.begin() as connection:
+                name = (indexes.drop_index if drop else indexes.create_index)(connection, field)
+        except FilterError as error:
+            raise click.BadParameter(error.detail, param_hint="FIELD") from None
+        click.echo(f"{'Dropped' if drop else 'Created'} index {name} on {field}.")
 
     register_ops_commands(app)
     register_blob_commands(app)

@@ -23,6 +23,7 @@ from webapp.artifacts.history import HistoryService
 from webapp.extensions import db
 from webapp.files import BlobStore, FileRepository, FileService, open_blob_store
 from webapp.frames import FrameCache, FrameRepository, FrameService
+from webapp.search import SearchService
 
 
 class Store:
@@ -48,6 +49,7 @@ class Store:
         self.files = FileService(FileRepository(session), self.artifacts, blobs or open_blob_store(None))
         self.frames = FrameService(FrameRepository(session), self.artifacts, frame_cache, files=self.files)
         self.history = HistoryService(self.artifacts)
+        self.search = SearchService(self.artifacts, policy)
 
     @property
     def actor(self) -> Actor:

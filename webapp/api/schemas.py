@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -35,6 +36,30 @@ class ListQuery(BaseModel):
         "A walk by cursor costs the same on every page, where a high `page` makes the database step over "
         "all the rows before it",
     )
+    filter: str | None = Field(
+        None,
+        max_length=4000,
+        description="A filter in the filter language (docs/api.md), e.g. `data.metrics.rmse < 0.3 and "
+        "level_label = 'model'`; a syntax error is a 400 naming `position` and `expected`",
+    )
+    sort: str | None = Field(
+        None, max_length=400, description="Sort by this field (`data.<path>` or a column); missing values last, ties by id"
+    )
+    order: Literal["asc", "desc"] = Field("asc", description="Direction of `sort` (or of the id order without one)")
+    facets: str | None = Field(
+        None, max_length=2000, description="Comma-separated fields: adds `facets`, the top 20 values of each over the matches"
+    )
+
+    @property
+    def searching(self) -> bool:
+        """Anything only the search listing serves (the plain listing keeps its kept counts)."""
+        return bool(self.filter or self.sort or self.facets or self.order == "desc")
+
+
+class CompareQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    ids: str = Field(..., max_length=2000, description="2 to 50 artifact ids, separated by commas")
 
 
 class DepthQuery(BaseModel):

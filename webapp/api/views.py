@@ -23,7 +23,7 @@ from webapp.api.openapi import (
     reply,
 )
 from webapp.api.parsing import body, query
-from webapp.api.schemas import AsOfQuery, Health, ListQuery, TreeQuery
+from webapp.api.schemas import AsOfQuery, CompareQuery, DepthQuery, Health, ListQuery, TreeQuery
 from webapp.artifacts import (
     ArtifactExpansion,
     ArtifactIn,
@@ -36,6 +36,7 @@ from webapp.artifacts import (
 )
 from webapp.artifacts.manager import normalize_id
 from webapp.artifacts.schemas import HierarchyList, model_json
+from webapp.search import Comparison, Query, SearchPage
 from webapp.database import schema_revision
 from webapp.errors import problem
 from webapp.extensions import db
@@ -114,10 +115,24 @@ def create_artifact() -> Response:
     "previous answer (keyset: every page costs the same). `total` is exact and cheap (counts kept on every "
     "write), except with `q`, whose filter and total scan the data.",
     query=ListQuery,
-    responses={200: reply("One page", Page[ArtifactOut]), 422: "Bad query parameter"},
+    responses={
+        200: reply("One page", SearchPage),
+        400: "The filter, sort or facets do not parse (problem+json with `position` and `expected`)",
+        404: "No such parent",
+        422: "Bad query parameter",
+    },
 )
 def list_artifacts() -> Response:
     params = query(ListQuery)
+    if params.searching:
+        search = Query(params.filter, params.sort, params.order == "desc", _comma_list(params.facets))
+        return json_response(
+            get_store().search.list_page(
+                params.page, params.size, cursor=params.cursor, query=search,
+                parent_id=params.parent_id, roots_only=params.roots, level=params.level, text=params.q,
+                hierarchy=params.hierarchy,
+            )
+        )
     page = get_store().artifacts.list_page(
         params.page,
         params.size,
@@ -138,6 +153,24 @@ def list_artifacts() -> Response:
 )
 def list_hierarchies() -> Response:
     return json_response(get_store().artifacts.hierarchy_list())
+
+
+def _comma_list(text: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
+
+
+@bp.get("/artifacts/$compare")
+@operation(
+    "Compare artifacts side by side: their flattened data fields",
+    query=CompareQuery,
+    responses={
+        200: reply("The fields of each artifact", Comparison),
+        **COMMON_ERRORS,
+        422: "Not 2 to 50 distinct ids",
+    },
+)
+def compare_artifacts() -> Response:
+    return json_response(get_store().search.compare(list(_comma_list(query(CompareQuery).ids))))
 
 
 @bp.get("/artifacts/<artifact:artifact_id>")

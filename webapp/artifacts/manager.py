@@ -352,6 +352,61 @@ class ArtifactManager:
         return ArtifactPage.of(items, total, page, size, next_cursor)
 
     @read_use_case
+    def find_where(
+        self, where: list[Any], order_by: list[Any], *, offset: int, limit: int, **filters: Any
+    ) -> list[ArtifactOut]:
+        """A page of the artifacts matching compiled `where` terms (webapp/search) and the
+        listing's own `filters` (as find_paginated's), in `order_by` order."""
+        terms = [*self._listing_where(**filters), *where]
+        return self._listed(self.repo.rows_where(terms, order_by, offset=offset, limit=limit))
+
+    @read_use_case
+    def count_where(self, where: list[Any], **filters: Any) -> int:
+        """How many artifacts match compiled `where` terms and the listing's `filters`."""
+        return self.repo.count_where([*self._listing_where(**filters), *where])
+
+    @read_use_case
+    def value_counts(self, where: list[Any], value: Any, limit: int, **filters: Any) -> list[tuple[Any, int]]:
+        """(value, count) of a SQL expression over the matches, most frequent first."""
+        return [(row.value, row.count) for row in self.repo.value_counts([*self._listing_where(**filters), *where], value, limit)]
+
+    @read_use_case
+    def find_many(self, artifact_ids: list[object]) -> list[ArtifactOut]:
+        """The artifacts, in the order asked. Raises InvalidULIDError, ArtifactNotFoundError."""
+        keys = [normalize_id(i) for i in artifact_ids]
+        found = {row.id: row for row in self.repo.rows_by_ids(keys)}
+        missing = [key for key in keys if key not in found]
+        if missing:
+            raise ArtifactNotFoundError(missing[0])
+        return self._listed([found[key] for key in keys])
+
+    def _listed(self, rows: list[Any]) -> list[ArtifactOut]:
+        """Listing rows (data and times as text) as validated ArtifactOut, labelled."""
+        label_for = self.hierarchies.label_for
+        documents = [
+            {**row._mapping, "data": _json_value(row.data), "level_label": label_for(row.hierarchy, row.level)}
+            for row in rows
+        ]
+        return _ARTIFACT_LIST.validate_python(documents)
+
+    def text_where(self, text: str) -> list[Any]:
+        """WHERE terms for "the data contains `text`" (the full-text index), as `text=` filters."""
+        return self._listing_where(text=text)
+
+    def _listing_where(
+        self,
+        parent_id: object | None = None,
+        roots_only: bool = False,
+        level: int | None = None,
+        text: str | None = None,
+        hierarchy: str | None = None,
+    ) -> list[Any]:
+        parent_key = normalize_id(parent_id) if parent_id is not None else None
+        return self.repo.listing_where(
+            parent_id=parent_key, roots_only=roots_only, level=level, text=text, hierarchy=hierarchy
+        )
+
+    @read_use_case
     def child_counts(self, artifact_ids: list[object]) -> dict[str, int]:
         """Number of children of each artifact id, in one query."""
         return self.repo.child_counts([normalize_id(i) for i in artifact_ids])

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from .fulltext import MIN_INDEXED_LENGTH, TextCandidates
 from .models import Artifact, ArtifactCount, ArtifactCountDelta
 
 COLUMNS = (
@@ -139,7 +140,7 @@ _CHILD_COUNT = (Artifact.child_count + _pending(ArtifactCountDelta.parent_id == 
 # List pages: one statement per shape of filters, built once on bound parameters (building
 # one per request cost a fifth of a list page's CPU).
 
-Shape = tuple[bool, bool, bool, bool, bool]  # roots only, by parent, by level, by text, by hierarchy
+Shape = tuple[bool, bool, bool, bool | str, bool]  # roots only, by parent, by level, by text ("indexed": 3+ characters), by hierarchy
 
 
 def _listing(
@@ -160,23 +161,30 @@ def _listing(
     if text:
         escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         params["pattern"] = f"%{escaped}%"
-    return (roots_only, "parent_id" in params, "level" in params, "pattern" in params, "hierarchy" in params), params
+        if len(text) >= MIN_INDEXED_LENGTH:
+            params["needle"] = text
+    by_text: bool | str = "indexed" if "needle" in params else "pattern" in params
+    return (roots_only, "parent_id" in params, "level" in params, by_text, "hierarchy" in params), params
 
 
-def _filtered(query: Any, shape: Shape) -> Any:
+def _filtered(query: Any, shape: Shape, values: dict[str, Any] | None = None) -> Any:
+    """The filters of `shape` on `query`: on bound parameters, or on `values` when given."""
     roots_only, by_parent, by_level, by_text, by_hierarchy = shape
+    value = bindparam if values is None else lambda name: literal(values[name])
     if by_hierarchy:
-        query = query.where(Artifact.hierarchy == bindparam("hierarchy"))
+        query = query.where(Artifact.hierarchy == value("hierarchy"))
     if roots_only and by_hierarchy:
         query = query.where(Artifact.level == 0)  # a hierarchy's roots: one range of (hierarchy, level, id)
     elif roots_only:
         query = query.where(Artifact.parent_id.is_(None))
     elif by_parent:
-        query = query.where(Artifact.parent_id == bindparam("parent_id"))
+        query = query.where(Artifact.parent_id == value("parent_id"))
     if by_level:
-        query = query.where(Artifact.level == bindparam("level"))
+        query = query.where(Artifact.level == value("level"))
+    if by_text == "indexed":  # the full-text index narrows, ILIKE decides (see fulltext.py)
+        query = query.where(TextCandidates(value("needle")))
     if by_text:
-        query = query.where(cast(Artifact.data, Text).ilike(bindparam("pattern"), escape="\\"))
+        query = query.where(cast(Artifact.data, Text).ilike(value("pattern"), escape="\\"))
     return query
 
 
@@ -444,6 +452,51 @@ class ArtifactRepository:
         connection = self.session.connection()
         statement = _after_statement(shape, newest_first, connection.dialect.name)
         return list(connection.execute(statement, {**params, "after": after_id, "limit": limit, **self._cap}))
+
+    # Filtered listings (webapp/search compiles the filter language into `where` and `order_by`)
+
+    def listing_where(
+        self,
+        *,
+        parent_id: str | None = None,
+        roots_only: bool = False,
+        level: int | None = None,
+        text: str | None = None,
+        hierarchy: str | None = None,
+    ) -> list[Any]:
+        """The listing's own filters as WHERE terms, to combine with a compiled filter."""
+        shape, params = _listing(parent_id, roots_only, level, text, hierarchy)
+        clause = _filtered(select(Artifact.id), shape, params).whereclause
+        return [] if clause is None else [clause]
+
+    def rows_where(self, where: Sequence[Any], order_by: Sequence[Any], *, offset: int, limit: int) -> list[Row[Any]]:
+        """One page of rows (as page()'s) matching every term of `where`, in `order_by` order."""
+        connection = self.session.connection()
+        statement = _list_columns(connection.dialect.name).where(*where).order_by(*order_by).offset(offset).limit(limit)
+        return list(connection.execute(statement, self._cap))
+
+    def count_where(self, where: Sequence[Any]) -> int:
+        """How many artifacts match (a scan of the matches: compiled filters have no kept counts)."""
+        return self.session.connection().scalar(select(func.count()).select_from(Artifact).where(*where)) or 0
+
+    def value_counts(self, where: Sequence[Any], value: Any, limit: int) -> list[Row[Any]]:
+        """(value, count) of `value` over the matches, most frequent first, ties by value;
+        NULL (a missing value) left out."""
+        count = func.count().label("count")
+        statement = (
+            select(value.label("value"), count)
+            .where(*where, value.is_not(None))
+            .group_by(value)
+            .order_by(count.desc(), value.asc())
+            .limit(limit)
+        )
+        return list(self.session.connection().execute(statement))
+
+    def rows_by_ids(self, ids: Sequence[str]) -> list[Row[Any]]:
+        """The rows (as page()'s) of the given ids that exist, in no particular order."""
+        connection = self.session.connection()
+        statement = _list_columns(connection.dialect.name).where(Artifact.id.in_(list(ids)))
+        return list(connection.execute(statement, self._cap))
 
     def all(self) -> list[Artifact]:
         return list(self.session.scalars(select(Artifact).order_by(Artifact.id)))

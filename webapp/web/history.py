@@ -149,7 +149,7 @@ def revisions_diff(artifact_id: str) -> tuple[str, int]:
     return _diff_page(diff, artifact=artifact, form=form, sides=sides)
 
 
-@bp.get("/compare")
+@bp.get("/diff")
 def artifacts_diff() -> tuple[str, int]:
     """Two artifacts' current data (`a` → `b`): a document version against its previous one."""
     store = get_store()
