@@ -299,6 +299,7 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         item[method] = document.operation(name, declared)
         if method.upper() not in SAFE_METHODS:  # refused from other sites' pages (webapp/security.py)
             item[method]["responses"].setdefault("403", document.response(403, CROSS_SITE))
+    _state_hierarchies(paths, document.schemas, list(app.extensions["store_policy"].hierarchies))
     return {
         "openapi": "3.1.0",
         "info": {
@@ -309,6 +310,20 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         "paths": paths,
         "components": {"schemas": document.schemas},
     }
+
+
+def _state_hierarchies(paths: dict[str, Any], schemas: dict[str, Any], names: list[str]) -> None:
+    """`hierarchy` (in a create body, a list's query) may only be one of the store's
+    hierarchies, which its configuration declares: the document names them as an enum."""
+    choice = {"type": "string", "enum": names}
+    body = schemas.get("ArtifactIn", {}).get("properties", {})
+    if "hierarchy" in body:
+        body["hierarchy"] = {"anyOf": [choice, {"type": "null"}], "description": body["hierarchy"].get("description", "")}
+    for item in paths.values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                if parameter.get("name") == "hierarchy" and parameter.get("in") == "query":
+                    parameter["schema"] = dict(choice)
 
 
 def cached_openapi(app: Flask) -> dict[str, Any]:
