@@ -318,7 +318,7 @@ def test_two_gunicorn_workers_count_every_request_once_and_keep_dead_workers_cou
                 for text in texts:
                     assert gunicorn_requests(text, "api.get_artifact") == n
                     # The gauge is counted once by the worker answering, not summed over workers.
-                    assert value(parse(text), "artifact_store_artifacts", level="0", label="experiment") == 1
+                    assert value(parse(text), "artifact_store_artifacts", hierarchy="ml_pipeline", level="0", label="experiment") == 1
                 answered |= {line["pid"] for line in logged(error_log) if line["request_id"] in ids}
                 if len(answered) >= 2:
                     return
