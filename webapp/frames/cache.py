@@ -33,6 +33,15 @@ class FrameCache:
         self.put(key, value, size_of(value))
         return value
 
+    def peek(self, key: Hashable) -> Any | None:
+        """The cached value for `key`, or None: never loads it."""
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+            return item[0]
+
     def put(self, key: Hashable, value: Any, size: int) -> None:
         with self._lock:
             if key in self._items:

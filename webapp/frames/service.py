@@ -22,6 +22,7 @@ from webapp.artifacts.unit_of_work import read_use_case
 from webapp.files import FileNameError, FileService, check_name
 
 from .cache import FrameCache
+from .columns import CHARTED_COLUMNS, ColumnChart, column_charts
 from .diff import frame_diff
 from .models import PARQUET, ArtifactFrame
 from .repository import FrameRepository
@@ -39,6 +40,9 @@ from .tables import (
 
 
 _PARSING = threading.Lock()
+# Up to this many values (rows × charted columns) a table's column charts take well under
+# 100 ms to compute, so a page can draw them at once (docs/performance.md, "Column charts").
+QUICK_CHART_CELLS = 1_000_000
 
 
 class FrameService:
@@ -181,6 +185,22 @@ class FrameService:
             order=order,  # type: ignore[arg-type]
         )
 
+    def column_charts(self, loaded: LoadedFrame) -> list[ColumnChart]:
+        """How each of the first CHARTED_COLUMNS columns' values are spread (webapp.frames.columns),
+        computed once per worker while it stays in the cache: a big table takes seconds."""
+        return self.cache.get(self._charts_key(loaded), lambda: column_charts(loaded), _charts_size)
+
+    def cached_column_charts(self, loaded: LoadedFrame) -> list[ColumnChart] | None:
+        """column_charts() when they are cheap: cached already, or a small table's."""
+        cells = loaded.row_count * min(len(loaded.schema.names), CHARTED_COLUMNS)
+        if cells <= QUICK_CHART_CELLS:
+            return self.column_charts(loaded)
+        return self.cache.peek(self._charts_key(loaded))
+
+    @staticmethod
+    def _charts_key(loaded: LoadedFrame) -> tuple[str, ...]:
+        return (*loaded.key, "column charts")
+
     @read_use_case
     def load_dataframe(self, artifact_id: object) -> pd.DataFrame:
         """The whole table as pandas. Raises ArtifactNotFoundError, FrameNotFoundError."""
@@ -254,6 +274,15 @@ def _file_name(name: str) -> str:
 
 def _frame_size(loaded: LoadedFrame) -> int:
     return loaded.nbytes
+
+
+def _charts_size(charts: list[ColumnChart]) -> int:
+    """Roughly the bytes the charts hold: their values' text and a few numbers each."""
+    size = 0
+    for chart in charts:
+        parts = chart.bins if chart.kind == "histogram" else chart.top  # type: ignore[union-attr]
+        size += 200 + sum(100 + len(str(part)) for part in parts)
+    return size
 
 
 def _query_error(name: str, message: str, detail: str) -> ArtifactValidationError:

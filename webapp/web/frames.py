@@ -1,5 +1,5 @@
 """Pages for tables: the CSV upload form, and the table on an artifact's page (a page of
-rows in some order) with its htmx fragment.
+rows in some order, and a chart of each column) with their htmx fragments.
 
 The table's state lives in the artifact page's query string (table_page, table_sort,
 table_order), so every page and sort is a link that works without JavaScript; htmx only
@@ -8,12 +8,15 @@ swaps the table in place and pushes that same URL.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from dataclasses import replace as dataclass_replace
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
+from markupsafe import Markup
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import HiddenField, SelectField
@@ -22,6 +25,8 @@ from webapp.http import allow_upload_body
 from webapp.artifacts import ArtifactOut
 from webapp.artifacts.errors import ArtifactError, UnknownHierarchyError
 from webapp.frames import FramePage, LoadedFrame
+from webapp.frames.columns import CHARTED_COLUMNS, ColumnChart, Histogram, ValueCounts
+from webapp.search.charts import counts_chart, histogram
 from webapp.extensions import csrf
 from webapp.store import get_store
 from webapp.web.forms import offer_hierarchies
@@ -40,6 +45,42 @@ class CSVUploadForm(FlaskForm):
 
 
 @dataclass(frozen=True)
+class ColumnFigure:
+    """One column's chart, with the same counts as text (frames/_columns.html)."""
+
+    column: str
+    dtype: str
+    kind: str  # "histogram" or "counts"
+    svg: Markup | None  # None: nothing to draw (no values, or none finite)
+    counts: list[tuple[str, int]]  # (bin or value, rows): the text fallback
+    note: str  # what the chart leaves out: missing values, NaN, infinities, rarer values
+
+
+@dataclass(frozen=True)
+class ChartsView:
+    """Context of frames/_columns.html: the column charts, or where to fetch them."""
+
+    artifact_id: str
+    figures: list[ColumnFigure] | None  # None: a big table's, not computed yet (htmx fetches them)
+    columns: int  # in the table (only the first CHARTED_COLUMNS are charted)
+
+    @property
+    def element_id(self) -> str:
+        return f"frame-{self.artifact_id}-columns"
+
+    @property
+    def charted(self) -> int:
+        return min(self.columns, CHARTED_COLUMNS)
+
+    def fragment_url(self) -> str:
+        return url_for("frames.frame_columns", artifact_id=self.artifact_id)
+
+    def page_url(self) -> str:
+        """The artifact's page with the charts drawn in it (for a browser without JavaScript)."""
+        return url_for("web.artifact_detail", artifact_id=self.artifact_id, table_charts=1, _anchor=self.element_id)
+
+
+@dataclass(frozen=True)
 class TableView:
     """Context of frames/_table.html: one page of rows, and the links to the others."""
 
@@ -47,6 +88,7 @@ class TableView:
     rows: FramePage
     summary: dict[str, Any] | None
     source: dict[str, Any] | None  # where an uploaded table came from, as stored with it
+    charts: ChartsView | None = None  # on the artifact's page only, not in the rows' fragment
 
     @property
     def element_id(self) -> str:
@@ -98,10 +140,102 @@ def frame_view(artifact: ArtifactOut) -> TableView | None:
     loaded = get_store().frames.frame_of(artifact)
     if loaded is None:
         return None
-    return _table_view(loaded)
+    frames = get_store().frames
+    # table_charts=1: the link a browser without JavaScript follows to see a big table's charts.
+    charts = frames.column_charts(loaded) if request.args.get("table_charts") else frames.cached_column_charts(loaded)
+    return dataclass_replace(_table_view(loaded), charts=_charts_view(loaded, charts))
+
+
+def _charts_view(loaded: LoadedFrame, charts: list[ColumnChart] | None) -> ChartsView:
+    figures = None if charts is None else [column_figure(chart) for chart in charts]
+    return ChartsView(loaded.artifact_id, figures, len(loaded.schema.names))
+
+
+def column_figure(chart: ColumnChart) -> ColumnFigure:
+    if isinstance(chart, Histogram):
+        return _histogram_figure(chart)
+    return _counts_figure(chart)
+
+
+def _histogram_figure(chart: Histogram) -> ColumnFigure:
+    counts = [(_bin_label(chart, b.low, b.high), b.count) for b in chart.bins]
+    note = _rows_note(chart.rows, [(chart.missing, "missing"), (chart.nan, "NaN"), (chart.infinite, "infinite")])
+    svg = None
+    if chart.bins:
+        title = f"Histogram of {chart.column}"
+        description = (
+            f"{len(chart.bins)} bin{'s' if len(chart.bins) != 1 else ''} from {_bound(chart.bins[0].low)} "
+            f"to {_bound(chart.bins[-1].high)}; {chart.plotted:,} values drawn. {note}"
+        )
+        svg = histogram(counts, _bound(chart.bins[0].low, short=True), _bound(chart.bins[-1].high, short=True),
+                        title, description)  # fmt: skip
+    return ColumnFigure(chart.column, chart.dtype, chart.kind, svg, counts, note)
+
+
+def _counts_figure(chart: ValueCounts) -> ColumnFigure:
+    rows = [(_value_label(value), count, "value") for value, count in chart.top]
+    if chart.other:
+        rows.append(("(other values)", chart.other, "other"))
+    if chart.missing:
+        rows.append(("(missing)", chart.missing, "missing"))
+    distinct = f"{chart.distinct:,} distinct value{'s' if chart.distinct != 1 else ''}"
+    if not chart.exact:
+        distinct = f"At least {distinct}; the counts shown are lower bounds"
+    note = f"{distinct} in {chart.rows:,} row{'s' if chart.rows != 1 else ''}."
+    svg = None
+    if rows:
+        shown = f"the {len(chart.top)} most frequent" if chart.other else "every"
+        svg = counts_chart(rows, f"Values of {chart.column}", f"Rows with {shown} value. {note}")
+    return ColumnFigure(chart.column, chart.dtype, chart.kind, svg, [(label, count) for label, count, _ in rows], note)
+
+
+def _rows_note(rows: int, left_out: list[tuple[int, str]]) -> str:
+    """"120 rows; 13 missing, 2 NaN not drawn." """
+    parts = [f"{count:,} {what}" for count, what in left_out if count]
+    text = f"{rows:,} row{'s' if rows != 1 else ''}"
+    return f"{text}; {', '.join(parts)} not drawn." if parts else f"{text}."
+
+
+def _bound(value: Any, short: bool = False) -> str:
+    if isinstance(value, str):  # a date or timestamp, ISO 8601
+        return value[:10] if short and len(value) > 10 else value
+    if isinstance(value, int):
+        return f"{value:.4g}" if short and abs(value) >= 1e6 else f"{value:,}"
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.4g}" if short else f"{value:.6g}"
+    return str(value)
+
+
+def _bin_label(chart: Histogram, low: Any, high: Any) -> str:
+    if chart.whole and low == high:
+        return _bound(low)
+    return f"{_bound(low)} – {_bound(high)}"
+
+
+def _value_label(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value == "":
+        return "(empty text)"
+    return str(value)
 
 
 bp.add_app_template_global(frame_view, "frame_view")
+
+
+@bp.get("/artifacts/<artifact_id>/table/columns")
+def frame_columns(artifact_id: str) -> str | BaseResponse:
+    """The charts of a table's columns (htmx fragment: a big table's take a while, so its page
+    fetches them after loading). Without htmx: the artifact's page with them drawn."""
+    frames = get_store().frames
+    loaded = frames.require_frame(artifact_id)
+    if not is_fragment_request():
+        response = redirect(_charts_view(loaded, None).page_url())
+    else:
+        view = _charts_view(loaded, frames.column_charts(loaded))
+        response = current_app.make_response(render_template("frames/_columns.html", charts=view))
+    response.vary.add("HX-Request")
+    return response
 
 
 @bp.get("/artifacts/<artifact_id>/table")
