@@ -267,3 +267,88 @@ def test_the_panel_and_the_download_name_keep_the_uploaded_provenance_after_edit
     assert "invoice" not in provenance.get_text()
     fallback, _ = download_names(client.get(f"/api/v1/artifacts/{uploaded['id']}/frame.csv"))
     assert fallback == "sales.csv"
+
+
+# Column charts -----------------------------------------------------------------------------
+
+
+def chart_counts(figure: Any) -> list[tuple[str, int]]:
+    """The text fallback of one column's chart: (bin or value, rows)."""
+    return [(row.find("td").get_text(), int(row.select_one("td.num").get_text().replace(",", "")))
+            for row in figure.select("details.column-counts tbody tr")]  # fmt: skip
+
+
+def test_the_panel_charts_every_column_with_its_counts_as_text(client, artifact_id):
+    panel = html(client.get(f"/artifacts/{artifact_id}")).select_one("section.frame-panel")
+    section = panel.select_one("section.frame-columns")
+    assert section["aria-labelledby"] == f"frame-{artifact_id}-columns-heading" and not section.get("hx-get")
+    figures = section.select("figure.column-chart")
+    assert [f.figcaption.strong.get_text() for f in figures] == list(SAMPLE_DTYPES)
+    by_column = {f.figcaption.strong.get_text(): f for f in figures}
+    frame = expected_frame()
+    for column in ("id", "score", "day", "seen_at"):  # histograms: a bar per bin, a row per bar
+        figure = by_column[column]
+        svg = figure.find("svg")
+        assert svg["role"] == "img" and svg["aria-label"] == f"Histogram of {column}" and svg.find("desc")
+        counts = chart_counts(figure)
+        assert len(svg.select("rect.bar")) == len(counts)
+        assert sum(count for _, count in counts) == frame[column].notna().sum()
+    assert "14 missing not drawn" in by_column["score"].select_one(".column-note").get_text()
+    flags = dict(chart_counts(by_column["flag"]))
+    assert flags == {"true": int(frame["flag"].sum()), "false": int((~frame["flag"]).sum())}
+    cities = chart_counts(by_column["city"])
+    assert cities == sorted(frame["city"].value_counts().items(), key=lambda item: (-item[1], item[0]))
+    assert "5 distinct values in 120 rows." in by_column["city"].select_one(".column-note").get_text()
+
+
+def test_column_charts_escape_hostile_names_and_values(client, manager):
+    name, value = '<img src=x onerror="alert(1)">', "<script>alert(2)</script>"
+    frame = pd.DataFrame({name: [value, value, "plain"], "n": [1, 2, 3]})
+    artifact = manager.save(ArtifactIn(data={"dataframe": PandasDataFrame.from_dataframe(frame).model_dump()}))
+    response = client.get(f"/artifacts/{artifact.id}")
+    body = response.get_data(as_text=True)
+    assert "<script>alert(2)" not in body and "<img src=x" not in body
+    section = html(response).select_one("section.frame-columns")
+    assert section.find("img") is None and section.find("script") is None
+    figure = section.select_one("figure.column-chart")
+    assert figure.figcaption.strong.get_text() == name
+    assert figure.find("svg")["aria-label"] == f"Values of {name}"
+    assert chart_counts(figure) == [(value, 2), ("plain", 1)]
+
+
+def test_a_table_without_rows_says_its_columns_have_no_values(client, manager):
+    artifact = manager.save(ArtifactIn(data={"dataframe": {"columns": ["a", "b"], "data": []}}))
+    section = html(client.get(f"/artifacts/{artifact.id}")).select_one("section.frame-columns")
+    notes = [note.get_text() for note in section.select(".column-note")]
+    assert notes == ["No values. 0 rows.", "No values. 0 rows."]  # empty columns are float64, as pandas reads them
+    assert section.find("svg") is None
+
+
+def test_a_big_tables_charts_are_fetched_after_the_page_or_by_a_plain_link(client):
+    rows = 1 + 1_000_000 // 2  # two columns: past the values charted at once
+    response = post_upload(client, b"a,b\n" + b"7,x\n" * rows, name="big.csv")
+    artifact_id = response.headers["Location"].rsplit("/", 1)[-1]
+    section = html(client.get(f"/artifacts/{artifact_id}")).select_one("section.frame-columns")
+    assert section.select("figure") == [] and section["aria-busy"] == "true"
+    assert section["hx-get"] == f"/artifacts/{artifact_id}/table/columns" and section["hx-trigger"] == "load"
+    link = section.find("a")["href"]
+    assert link == f"/artifacts/{artifact_id}?table_charts=1#frame-{artifact_id}-columns"
+
+    without_htmx = client.get(f"/artifacts/{artifact_id}/table/columns")
+    assert (without_htmx.status_code, without_htmx.headers["Location"]) == (302, link)
+    fragment = client.get(f"/artifacts/{artifact_id}/table/columns", headers=HX)
+    assert fragment.status_code == 200 and "HX-Request" in fragment.headers["Vary"]
+    soup = html(fragment)
+    assert soup.find("html") is None and soup.select_one("section.frame-columns").get("hx-get") is None
+    figures = soup.select("figure.column-chart")
+    assert [chart_counts(f) for f in figures] == [[("7", rows)], [("x", rows)]]
+
+    # Computed once, the charts are drawn in the page itself (this worker's cache), and the link works too.
+    assert len(html(client.get(f"/artifacts/{artifact_id}")).select("figure.column-chart")) == 2
+    assert len(html(client.get(link)).select("figure.column-chart")) == 2
+
+
+def test_the_charts_fragment_of_an_artifact_without_a_table_is_404(client, make_artifact):
+    plain = make_artifact(name="plain")
+    assert client.get(f"/artifacts/{plain.id}/table/columns", headers=HX).status_code == 404
+    assert client.get("/artifacts/not-an-id/table/columns", headers=HX).status_code in (400, 404)

@@ -131,3 +131,55 @@ def test_a_table_with_missing_values_fits_a_phone_and_ends_at_the_footer(phone_p
     )
     assert below <= 1, f"{below}px of page below the footer"
     page.screenshot(path=screenshots / "phone-table-with-gaps.png", full_page=True)
+
+
+def upload_big(live_server: str) -> tuple[str, int]:
+    """A table past the values charted with the page (1M): its charts come after it."""
+    rows = 1 + 1_000_000 // 2
+    content = b"n,word\n" + b"".join(b"%d,%s\n" % (row % 37, b"even" if row % 2 == 0 else b"odd") for row in range(rows))
+    files = {"file": ("big.csv", io.BytesIO(content), "text/csv")}
+    response = requests.post(f"{live_server}/api/v1/artifacts/$upload", files=files, timeout=60)
+    assert response.status_code == 201, response.text
+    return response.json()["id"], rows
+
+
+def test_every_column_is_charted_and_a_big_tables_charts_arrive_after_the_page(page, watch, live_server, tmp_path, screenshots):
+    upload_sample(page, live_server, tmp_path)
+    charts = page.locator("figure.column-chart")
+    expect(charts.locator("figcaption strong")).to_have_text(["id", "score", "city", "day", "seen_at", "flag"])
+    expect(page.get_by_role("img", name="Histogram of score")).to_be_visible()
+    expect(page.get_by_role("img", name="Values of city")).to_be_visible()
+    assert page.locator("figure.column-chart svg").count() == 6
+    bars = page.get_by_role("img", name="Histogram of id").locator("rect.bar")
+    assert bars.count() >= 2 and all(float(bar.get_attribute("height")) > 0 for bar in bars.all())
+    box = page.get_by_role("img", name="Histogram of id").bounding_box()
+    assert box["width"] > 200 and box["height"] > 80  # drawn, not collapsed
+    city = charts.filter(has_text="city")
+    city.get_by_text("Counts as a table").click()
+    expect(city.locator("tbody tr")).to_have_count(5)
+    page.screenshot(path=str(screenshots / "column-charts.png"), full_page=True)
+
+    # Paging the rows swaps the table only: the charts stay.
+    page.get_by_role("link", name="Next ›").first.click()
+    expect(page.locator(".frame-status")).to_have_text("Rows 51–100 of 120")
+    expect(page.locator("figure.column-chart svg")).to_have_count(6)
+
+    artifact_id, rows = upload_big(live_server)
+    page.goto(f"{live_server}/artifacts/{artifact_id}")
+    expect(page.get_by_role("img", name="Histogram of n")).to_be_visible()  # fetched by htmx
+    expect(page.get_by_role("img", name="Values of word")).to_be_visible()
+    assert len(watch.fragment_requests("/table/columns")) == 1
+    word = charts.filter(has_text="word")
+    word.get_by_text("Counts as a table").click()
+    expect(word.locator("tbody tr td.num")).to_have_text([f"{rows // 2 + 1:,}", f"{rows // 2:,}"])
+
+
+def test_a_big_tables_charts_are_a_link_without_javascript(no_js_page, watch, live_server):
+    page = no_js_page
+    artifact_id, _ = upload_big(live_server)
+    page.goto(f"{live_server}/artifacts/{artifact_id}")
+    expect(page.locator("figure.column-chart")).to_have_count(0)
+    page.get_by_role("link", name="Show the charts of the columns").click()
+    expect(page.locator("figure.column-chart svg")).to_have_count(2)
+    assert "table_charts=1" in page.url
+    assert watch.fragment_requests("/table/columns") == []
