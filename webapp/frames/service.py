@@ -40,8 +40,10 @@ from .tables import (
 
 
 _PARSING = threading.Lock()
-# Up to this many values (rows × charted columns) a table's column charts take well under
-# 100 ms to compute, so a page can draw them at once (docs/performance.md, "Column charts").
+_CHARTING = threading.Lock()
+# Up to this many values (rows × charted columns) a table's column charts take about 0.1 s
+# to compute, so a page draws them at once (docs/performance.md, "Column charts"); a bigger
+# table's page fetches them afterwards.
 QUICK_CHART_CELLS = 1_000_000
 
 
@@ -188,7 +190,17 @@ class FrameService:
     def column_charts(self, loaded: LoadedFrame) -> list[ColumnChart]:
         """How each of the first CHARTED_COLUMNS columns' values are spread (webapp.frames.columns),
         computed once per worker while it stays in the cache: a big table takes seconds."""
-        return self.cache.get(self._charts_key(loaded), lambda: column_charts(loaded), _charts_size)
+        key = self._charts_key(loaded)
+
+        def compute() -> list[ColumnChart]:
+            # One at a time per worker, as parsing: each takes up to ~200 MB while it runs
+            # (docs/performance.md, "Column charts"); and a second request for the same
+            # table's charts waits for the first's instead of computing them again.
+            with _CHARTING:
+                cached = self.cache.peek(key)
+                return cached if cached is not None else column_charts(loaded)
+
+        return self.cache.get(key, compute, _charts_size)
 
     def cached_column_charts(self, loaded: LoadedFrame) -> list[ColumnChart] | None:
         """column_charts() when they are cheap: cached already, or a small table's."""
