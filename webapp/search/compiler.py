@@ -355,6 +355,51 @@ class Compiler:
         key = literal_column("+artifacts.id")
         return [key.desc() if descending else key.asc()]
 
+    # Sorts read from an expression index (index-field) ---------------------------------
+    #
+    # The full sort order (sort_keys) is not the index's: SQLite's index holds numbers with
+    # the booleans (as 1 and 0) before text, PostgreSQL's jsonb order is strings < numbers <
+    # booleans < arrays < objects. But numbers come first ascending and last descending, and
+    # the index holds them in order: a page that lies among the numbers is read from it.
+
+    def number_sort(self, path: Sequence[str], descending: bool) -> tuple[list[Any], list[Any]]:
+        """WHERE terms selecting the numbers at `path` by a range of its index, and their
+        ORDER BY (ties by id), which the index gives without sorting every row.
+
+        On PostgreSQL the range (below false, the least boolean) holds, below the numbers, any
+        strings, JSON nulls and empty arrays too: the caller checks that the range starts with
+        a number (least_below_booleans). A type test in the WHERE instead would make the
+        planner guess (it has no statistics of jsonb_typeof) and sort every row after all."""
+        value, kind = self.value(ARTIFACTS, path), self.kind(ARTIFACTS, path)
+        if self.pg:
+            where = [value < literal_column("'false'::jsonb")]
+            order = value.desc().nulls_first() if descending else value.asc()  # the index read backwards
+        else:  # numbers (and booleans, as 1 and 0) sort below any text in SQLite
+            where = [value < literal(""), kind.in_(["integer", "real"])]
+            order = value.desc() if descending else value.asc()
+        return where, [order, ARTIFACTS.c.id.asc()]
+
+    def least_below_booleans(self, path: Sequence[str]) -> tuple[list[Any], list[Any]]:
+        """(WHERE, ORDER BY) of the least value of number_sort's range (PostgreSQL): a number
+        when the range holds numbers only."""
+        value = self.value(ARTIFACTS, path)
+        return [value < literal_column("'false'::jsonb")], [value.asc()]
+
+    def before_numbers(self, path: Sequence[str]) -> list[list[Any]]:
+        """WHERE terms, each selecting values that a descending sort puts before the numbers,
+        each a short range of the index: if none matches, the numbers come first. On
+        PostgreSQL strings are found by smallest_present instead (they sort below numbers)."""
+        value, kind = self.value(ARTIFACTS, path), self.kind(ARTIFACTS, path)
+        if self.pg:  # booleans, arrays, objects; and the empty array, which jsonb puts below null
+            return [[value >= literal_column("'false'::jsonb")], [value == literal_column("'[]'::jsonb")]]
+        return [[value >= literal("")], [value.in_([literal(0), literal(1)]), kind.in_(["true", "false"])]]
+
+    def smallest_present(self, path: Sequence[str]) -> tuple[list[Any], list[Any]]:
+        """(WHERE, ORDER BY) of the least value at `path` in jsonb order, null aside: a string
+        when there is any (PostgreSQL only)."""
+        value = self.value(ARTIFACTS, path)
+        return [value > literal_column("'null'::jsonb")], [value.asc()]
+
     def sort_keys(self, table: Table, path: Sequence[str]) -> list[Any]:
         """(last, rank, number, string, boolean): numbers, then strings, then booleans, then
         arrays and objects (by id); missing and null last. Each key is NULL outside its rank."""

@@ -2,7 +2,8 @@
 
 The index expression is compiler.path_literal's text, the very expression compiled filters
 on that path compare, so the planner matches one to the other (tests/test_search_indexes.py
-reads the plans). parent.data.x and ancestor.data.x filters use the same index.
+reads the plans). parent.data.x and ancestor.data.x filters use the same index, and so do
+sorts by the path, for pages among its numbers (SearchService.list_page).
 """
 
 from __future__ import annotations
@@ -44,6 +45,15 @@ def create_index(connection: Connection, field_text: str) -> str:
     # SQLite preferred walking the id order of a first page past every row that fails it.
     connection.exec_driver_sql(f"ANALYZE {name}" if connection.dialect.name == "sqlite" else "ANALYZE artifacts")
     return name
+
+
+def index_exists(connection: Connection, path: tuple[str, ...]) -> bool:
+    """Whether index-field created the index of this data path (a catalog lookup)."""
+    name = index_name(path)
+    if connection.dialect.name == "postgresql":
+        return connection.exec_driver_sql("SELECT to_regclass(%(name)s) IS NOT NULL", {"name": name}).scalar() is True
+    found = connection.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (name,))
+    return found.scalar() is not None
 
 
 def drop_index(connection: Connection, field_text: str) -> str:

@@ -15,6 +15,7 @@ from webapp.artifacts.schemas import Cursor
 from .compiler import Compiler, Labels
 from .flatten import MISSING, flatten
 from .grammar import Field, FilterError, parse, parse_field
+from .indexes import index_exists
 from .schemas import ComparedField, Comparison, FacetValue, SearchPage
 
 FACET_VALUES = 20
@@ -93,13 +94,48 @@ class SearchService:
             total = self.artifacts.count_where(where, **filters)
             if sort is None and where and total <= FEW_MATCHES:
                 order_by = compiler.matches_first_order(query.descending)
-            items = self.artifacts.find_where(page_where, order_by, offset=offset, limit=size + 1, **filters)
+            items = None
+            if sort is not None and sort.source == "data":
+                items = self._among_indexed_numbers(where, sort.path, query.descending, offset, size, filters)
+            if items is None:
+                items = self.artifacts.find_where(page_where, order_by, offset=offset, limit=size + 1, **filters)
             more, items = len(items) > size, items[:size]
             counted = {name: self._facet(where, field, filters) for name, field in facets.items()} if facets else None
         next_cursor = Cursor(page + 1, str(items[-1].id)).encode() if more and items else None
         result = SearchPage.of(items, total, page, size, next_cursor)
         result.facets = counted
         return result
+
+    def _among_indexed_numbers(
+        self, where: list[Any], path: tuple[str, ...], descending: bool, offset: int, size: int, filters: dict[str, Any]
+    ) -> list[Any] | None:
+        """The page (size + 1 rows, to tell whether more follow) of a sort by an indexed data
+        path, read from its index when the page lies among the path's numbers; else None (the
+        page needs the full sort: the index's order is not the sort's beyond the numbers).
+
+        Ascending, numbers come first. Descending, they come after the booleans, strings,
+        arrays and objects, so a few short index lookups must first find none of those."""
+        if not index_exists(self.artifacts.session.connection(), path):
+            return None
+        compiler = self.compiler("sort")
+        pg = self.dialect == "postgresql"
+
+        def first(terms: tuple[list[Any], list[Any]]) -> Any:
+            found = self.artifacts.find_where([*where, *terms[0]], terms[1], offset=0, limit=1, **filters)
+            return _value_at(found[0].data, path) if found else MISSING
+
+        if descending:
+            if any(first((terms, [])) is not MISSING for terms in compiler.before_numbers(path)):
+                return None
+            if pg and isinstance(first(compiler.smallest_present(path)), str):
+                return None  # strings: below the numbers in the index, above them in the sort
+        elif pg and not _is_number(first(compiler.least_below_booleans(path))):
+            return None  # strings, nulls or empty arrays before the numbers in the index
+        numbers, order = compiler.number_sort(path, descending)
+        items = self.artifacts.find_where([*where, *numbers], order, offset=offset, limit=size + 1, **filters)
+        if len(items) <= size or not all(_is_number(_value_at(item.data, path)) for item in items):
+            return None  # the page reaches past the numbers
+        return items
 
     def _facet_fields(self, names: tuple[str, ...]) -> dict[str, Field]:
         if len(names) > MAX_FACETS:
@@ -150,6 +186,18 @@ def _same(value: Any) -> Any:
     if isinstance(value, int | float):
         return ("number", value)
     return ("json", json.dumps(value, sort_keys=True))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _value_at(data: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return MISSING
+        data = data[key]
+    return data
 
 
 def _plain(value: Any) -> Any:
