@@ -10,7 +10,8 @@ written by bulk Core inserts (the triggers — counts, full-text index — run a
 write); then each request goes through the whole Flask app in-process (test client: routing,
 validation, the query, JSON), `--runs` times after one warm-up, and the median and p95 are
 printed as a Markdown table. The nested-numeric filter is measured before and after
-`flask index-field data.metrics.rmse`. Plain-word search runs on a second store of
+`flask index-field data.metrics.rmse`, the sort by `data.score` before and after
+`flask index-field data.score`. Plain-word search runs on a second store of
 `--text-size` artifacts (0: skip). A script, not a test: numbers go to docs/performance.md.
 """
 
@@ -147,6 +148,13 @@ def main() -> None:
     results.append(("`level_label = 'model'` sorted by `data.metrics.rmse` desc", measure(
         client, api, args.runs, filter="level_label = 'model'", sort="data.metrics.rmse", order="desc")))
     results.append(("everything sorted by `data.score` (unindexed)", measure(client, api, args.runs, sort="data.score")))
+    results.append(("the same, descending (unindexed)", measure(client, api, args.runs, sort="data.score", order="desc")))
+    result = app.test_cli_runner().invoke(args=["index-field", "data.score"])
+    assert result.exit_code == 0, result.output
+    results.append(("everything sorted by `data.score`, after `index-field data.score`", measure(
+        client, api, args.runs, sort="data.score")))
+    results.append(("the same, descending", measure(client, api, args.runs, sort="data.score", order="desc")))
+    results.append(("the same, page 100 (rows 4,951–5,000)", measure(client, api, args.runs, sort="data.score", page=100)))
     results.append(("facets `data.split`, `level_label` over `level = 2`", measure(
         client, api, args.runs, filter="level = 2", facets="data.split,level_label", size=1)))
     results.append(("facets `data.framework`, `data.hyperparameters.depth` over the models", measure(

@@ -103,14 +103,16 @@ def page_plan(store: Store, statement: str, parameters: Any) -> str:
 
 def seed_rmse(store: Store, odd_values: list[Any]) -> None:
     """300 models with numbers (ints and floats, ties among them), 20 without the field, and
-    one model for each of `odd_values` (strings, booleans, null, arrays, objects)."""
+    one model for each of `odd_values` (strings, booleans, null, arrays, objects), each too big
+    for a listing to carry its data (a stand-in instead): the checks must ask the database."""
     for n in range(300):
         value = n // 3 if n % 2 else (n // 3) + 0.5  # pairs of equal values: ties broken by id
         store.artifacts.create(ArtifactIn(data={"metrics": {"rmse": value}, "name": f"m{n}"}))
     for n in range(20):
         store.artifacts.create(ArtifactIn(data={"name": f"no metrics {n}"}))
     for value in odd_values:
-        store.artifacts.create(ArtifactIn(data={"metrics": {"rmse": value}, "name": "odd"}))
+        big = "x" * (store.policy.max_item_data_bytes + 1)
+        store.artifacts.create(ArtifactIn(data={"metrics": {"rmse": value}, "name": "odd", "padding": big}))
 
 
 @pytest.mark.parametrize("odd_values", [[], ["a string", True, False, None, [], [1], {"x": 1}, 0, 1]], ids=["numbers", "mixed"])

@@ -367,8 +367,9 @@ class Compiler:
         ORDER BY (ties by id), which the index gives without sorting every row.
 
         On PostgreSQL the range (below false, the least boolean) holds, below the numbers, any
-        strings, JSON nulls and empty arrays too: the caller checks that the range starts with
-        a number (least_below_booleans). A type test in the WHERE instead would make the
+        strings, JSON nulls and empty arrays too: ascending, the caller checks that the range
+        starts with a number (least_below_booleans); descending, that the page ends with one.
+        A type test in the WHERE instead would make the
         planner guess (it has no statistics of jsonb_typeof) and sort every row after all."""
         value, kind = self.value(ARTIFACTS, path), self.kind(ARTIFACTS, path)
         if self.pg:
@@ -378,6 +379,10 @@ class Compiler:
             where = [value < literal(""), kind.in_(["integer", "real"])]
             order = value.desc() if descending else value.asc()
         return where, [order, ARTIFACTS.c.id.asc()]
+
+    def is_type(self, path: Sequence[str], json_type: str) -> Any:
+        """The value at `path` is of this jsonb_typeof type (PostgreSQL)."""
+        return self.kind(ARTIFACTS, path) == json_type
 
     def least_below_booleans(self, path: Sequence[str]) -> tuple[list[Any], list[Any]]:
         """(WHERE, ORDER BY) of the least value of number_sort's range (PostgreSQL): a number

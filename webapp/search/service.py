@@ -120,21 +120,27 @@ class SearchService:
         compiler = self.compiler("sort")
         pg = self.dialect == "postgresql"
 
-        def first(terms: tuple[list[Any], list[Any]]) -> Any:
-            found = self.artifacts.find_where([*where, *terms[0]], terms[1], offset=0, limit=1, **filters)
-            return _value_at(found[0].data, path) if found else MISSING
+        def first(where_terms: list[Any], order: list[Any]) -> Any | None:
+            found = self.artifacts.find_where([*where, *where_terms], order, offset=0, limit=1, **filters)
+            return found[0] if found else None
+
+        def is_type(item: Any | None, json_type: str) -> bool:
+            # Asked of the database: a listing may carry a stand-in of a big artifact's data.
+            return item is not None and first([Artifact.id == str(item.id), compiler.is_type(path, json_type)], []) is not None
 
         if descending:
-            if any(first((terms, [])) is not MISSING for terms in compiler.before_numbers(path)):
+            if any(first(terms, []) is not None for terms in compiler.before_numbers(path)):
                 return None
-            if pg and isinstance(first(compiler.smallest_present(path)), str):
+            if pg and is_type(first(*compiler.smallest_present(path)), "string"):
                 return None  # strings: below the numbers in the index, above them in the sort
-        elif pg and not _is_number(first(compiler.least_below_booleans(path))):
+        elif pg and not is_type(first(*compiler.least_below_booleans(path)), "number"):
             return None  # strings, nulls or empty arrays before the numbers in the index
         numbers, order = compiler.number_sort(path, descending)
         items = self.artifacts.find_where([*where, *numbers], order, offset=offset, limit=size + 1, **filters)
-        if len(items) <= size or not all(_is_number(_value_at(item.data, path)) for item in items):
+        if len(items) <= size:
             return None  # the page reaches past the numbers
+        if pg and descending and not is_type(items[-1], "number"):
+            return None  # past the numbers, into the JSON nulls the range holds below them
         return items
 
     def _facet_fields(self, names: tuple[str, ...]) -> dict[str, Field]:
@@ -186,18 +192,6 @@ def _same(value: Any) -> Any:
     if isinstance(value, int | float):
         return ("number", value)
     return ("json", json.dumps(value, sort_keys=True))
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _value_at(data: Any, path: tuple[str, ...]) -> Any:
-    for key in path:
-        if not isinstance(data, dict) or key not in data:
-            return MISSING
-        data = data[key]
-    return data
 
 
 def _plain(value: Any) -> Any:
