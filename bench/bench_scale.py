@@ -44,7 +44,7 @@ from webapp import create_app  # noqa: E402
 from webapp.artifacts import Artifact, Base  # noqa: E402
 import webapp.frames  # noqa: E402,F401  (its table joins Base.metadata, so drop_all empties it too)
 from webapp.artifacts.database import engine_options  # noqa: E402
-from webapp.artifacts.models import ArtifactLevelCount  # noqa: E402
+from webapp.artifacts.models import ArtifactCount  # noqa: E402
 from webapp.artifacts.schemas import Cursor  # noqa: E402
 from webapp.database import upgrade_schema  # noqa: E402
 from webapp.extensions import db  # noqa: E402
@@ -102,7 +102,7 @@ def seed(url: str, size: int) -> dict[str, Any]:
                 connection.execute(statement, rows)
         seconds = time.perf_counter() - started
         counted = connection.scalar(select(func.count()).select_from(Artifact))
-        kept = connection.scalar(select(func.sum(ArtifactLevelCount.artifacts)))
+        kept = connection.scalar(select(func.sum(ArtifactCount.artifacts)))
         wrong = connection.scalar(
             text("SELECT count(*) FROM artifacts AS a WHERE a.child_count <> "
                  "(SELECT count(*) FROM artifacts AS c WHERE c.parent_id = a.id)")
@@ -224,7 +224,7 @@ def main() -> None:
     database = "postgresql" if args.database_url else "sqlite"
     rows = [name for name in results[sizes[0]] if name != "seed_s"]
     heading = " | ".join(f"{size:,}" for size in sizes)
-    print(f"\n{database}, gunicorn {args.workers} sync workers, sequential client, {args.runs} requests per cell:"
+    print(f"\n{database}, gunicorn {args.workers} workers (gunicorn.conf.py), sequential client, {args.runs} requests per cell:"
           f" median ms (p95) · worker CPU ms per request\n")
     print(f"| request | {heading} |\n|---|{'---|' * len(sizes)}")
     for name in rows:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from webapp.search.grammar import And, Compare, Contains, Exists, Field, In, IsNull, Not, Or, key_text
+from webapp.search.grammar import And, Contains, Exists, Field, In, IsNull, Not, Or, key_text
 
 MISSING: Any = object()
 OPERATORS = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
