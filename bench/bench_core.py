@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -34,6 +35,27 @@ sys.path.insert(0, str(ROOT))
 
 from webapp.artifacts import ArtifactIn, ArtifactManager, ArtifactRepository, open_session  # noqa: E402
 from webapp.artifacts.database import database_url  # noqa: E402
+
+def fresh_app(url: str) -> Any:
+    """The app on an empty database at the latest migration, made the way the app makes one
+    (a PostgreSQL database is emptied first; SQLite URLs name new files)."""
+    from sqlalchemy import create_engine, text
+
+    import webapp.store  # noqa: F401  (every feature's tables join Base.metadata, so drop_all empties them)
+    from webapp import create_app
+    from webapp.artifacts import Base
+    from webapp.database import upgrade_schema
+
+    if url.startswith("postgresql"):
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            Base.metadata.drop_all(connection)
+        engine.dispose()
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "AUTO_MIGRATE": False, "TESTING": True})
+    upgrade_schema(app)
+    return app
+
 
 MODELS, PREDICTIONS = 10, 999  # 1 + 10 + 10 × 999 = 10,001 nodes; each model subtree is 1,000 nodes
 

@@ -38,15 +38,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_core import start_gunicorn  # noqa: E402
+from bench_core import fresh_app, start_gunicorn  # noqa: E402
 
-from webapp import create_app  # noqa: E402
-from webapp.artifacts import Artifact, Base  # noqa: E402
-import webapp.frames  # noqa: E402,F401  (its table joins Base.metadata, so drop_all empties it too)
+from webapp.artifacts import Artifact  # noqa: E402
 from webapp.artifacts.database import engine_options  # noqa: E402
-from webapp.artifacts.models import ArtifactLevelCount  # noqa: E402
+from webapp.artifacts.models import ArtifactCount  # noqa: E402
 from webapp.artifacts.schemas import Cursor  # noqa: E402
-from webapp.database import upgrade_schema  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 
 CHILDREN = 9  # per root, as in the issue's measurements
@@ -54,19 +51,6 @@ BATCH = 10_000  # rows per transaction while seeding
 PAGE = 50
 TICKS = os.sysconf("SC_CLK_TCK")
 
-
-def fresh_database(url: str) -> None:
-    """An empty database brought to the latest migration, the way the app makes one."""
-    if url.startswith("postgresql"):
-        engine = create_engine(url)
-        with engine.begin() as connection:
-            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-            Base.metadata.drop_all(connection)
-        engine.dispose()
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "AUTO_MIGRATE": False})
-    upgrade_schema(app)
-    with app.app_context():
-        db.engine.dispose()
 
 
 def seed(url: str, size: int) -> dict[str, Any]:
@@ -102,7 +86,7 @@ def seed(url: str, size: int) -> dict[str, Any]:
                 connection.execute(statement, rows)
         seconds = time.perf_counter() - started
         counted = connection.scalar(select(func.count()).select_from(Artifact))
-        kept = connection.scalar(select(func.sum(ArtifactLevelCount.artifacts)))
+        kept = connection.scalar(select(func.sum(ArtifactCount.artifacts)))
         wrong = connection.scalar(
             text("SELECT count(*) FROM artifacts AS a WHERE a.child_count <> "
                  "(SELECT count(*) FROM artifacts AS c WHERE c.parent_id = a.id)")
@@ -159,7 +143,8 @@ def measure(master: int, call: Callable[[], requests.Response], runs: int) -> di
 
 
 def run_size(url: str, size: int, workers: int, runs: int) -> dict[str, Any]:
-    fresh_database(url)
+    with fresh_app(url).app_context():
+        db.engine.dispose()
     seeded = seed(url, size)
     print(f"  seeded {size:,} in {seeded['seed_s']:.0f} s", flush=True)
     process, base = start_gunicorn(url, workers, "sync")

@@ -27,34 +27,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import create_engine, insert
 from ulid import ULID
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from webapp import create_app  # noqa: E402
-from webapp.artifacts import Artifact, Base  # noqa: E402
-import webapp.frames  # noqa: E402,F401  (its table joins Base.metadata, so drop_all empties it too)
+from bench_core import fresh_app  # noqa: E402
+from webapp.artifacts import Artifact  # noqa: E402
 from webapp.artifacts.database import engine_options  # noqa: E402
-from webapp.database import upgrade_schema  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 
 BATCH = 10_000
 FRAMEWORKS = ("xgboost", "lightgbm", "sklearn", "catboost", "torch")
 SPLITS = ("train", "validation", "test")
-
-
-def fresh_app(url: str) -> Any:
-    if url.startswith("postgresql"):
-        engine = create_engine(url)
-        with engine.begin() as connection:
-            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-            Base.metadata.drop_all(connection)
-        engine.dispose()
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "AUTO_MIGRATE": False, "TESTING": True})
-    upgrade_schema(app)
-    return app
 
 
 def seed(url: str, size: int, rare_every: int = 0) -> dict[str, Any]:

@@ -257,4 +257,5 @@ def test_empty_file(client: Any, artifact_id: str) -> None:
     assert response.status_code == 200 and response.data == b"" and response.headers["Content-Length"] == "0"
     assert_problem(client.get(url(artifact_id, "empty"), headers={"Range": "bytes=0-0"}), 416)
     # No Content-Length and no Transfer-Encoding: no body was sent at all, not an empty file.
-    assert_problem(client.put(url(artifact_id, "nothing")), 400)
+    assert_problem(client.put(url(artifact_id, "nothing")), 411)
+    assert client.get(url(artifact_id, "nothing")).status_code == 404

@@ -86,6 +86,17 @@ def test_rows_over_the_cap_never_leave_the_database(store, family):
     assert {len(row.data) for row in rows} | {len(row.data) for row in subtree} <= set(range(CAP + 1))
 
 
+def test_breadcrumbs_carry_a_stand_in_for_a_huge_ancestor(client, store, family):
+    big, small, _ = family
+    with store.reading():
+        [root] = store.artifacts.ancestors(small["id"])
+        rows = store.artifacts.repo.ancestors(str(small["id"]))
+    assert root.data == stand_in(big["id"], text_size(big["data"]), name="huge run")
+    assert {len(row.data) for row in rows} <= set(range(CAP + 1))  # cut in SQL
+    page = client.get(f"/artifacts/{small['id']}")
+    assert page.status_code == 200 and "huge run" in page.text and "x" * 1000 not in page.text
+
+
 @pytest.mark.app_config(MAX_ITEM_DATA_BYTES=0)
 def test_no_cap_when_the_setting_is_zero(client, family):
     big, _, _ = family

@@ -229,6 +229,22 @@ class ArtifactsByLevel:
         return [family]
 
 
+class WorkerFilesCollector(MultiProcessCollector):
+    """The workers' metric files, leaving out one that a starting worker has created but not
+    yet sized: prometheus_client opens it empty, then extends it, and reading it in between
+    fails (a scrape during a worker's restart answered 500). Such a file holds no values yet."""
+
+    def collect(self) -> Any:
+        files = []
+        for entry in os.scandir(self._path):
+            try:
+                if entry.name.endswith(".db") and entry.stat().st_size >= 8:  # 8: the header's "used" bytes
+                    files.append(entry.path)
+            except FileNotFoundError:  # a dead worker's file, merged away meanwhile
+                continue
+        return self.merge(files, accumulate=True)
+
+
 @bp.get("/metrics")
 def metrics() -> Response:
     """Every metric in the Prometheus text format. Open to anyone for now (see the docs)."""
@@ -237,7 +253,7 @@ def metrics() -> Response:
     if registry is None:  # multiprocess: the files of every worker, plus the gauge counted here
         registry = CollectorRegistry()
         registry.register(ArtifactsByLevel())  # first, so a database error it counts is in this scrape
-        MultiProcessCollector(registry)
+        WorkerFilesCollector(registry)
     # The classic text format (0.0.4), which every Prometheus version reads; the client's
     # CONTENT_TYPE_LATEST now names 1.0.0, which only Prometheus 3 understands.
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_PLAIN_0_0_4)

@@ -4,9 +4,8 @@ browsers, listing, downloads with ETag, Range and If-None-Match, HEAD and DELETE
 from __future__ import annotations
 
 from flask import Blueprint, Response, request, url_for
-from pydantic import BaseModel
 from werkzeug.datastructures import ContentRange
-from werkzeug.exceptions import BadRequest, LengthRequired, UnsupportedMediaType
+from werkzeug.exceptions import LengthRequired, UnsupportedMediaType
 from werkzeug.routing import PathConverter
 
 from webapp.api.openapi import COMMON_ERRORS, Reply, Schema, operation, reply
@@ -94,8 +93,8 @@ def _stored(file: FileOut, created: bool, artifact_id: str) -> Response:
         200: reply("Replaced the file of that name", FileOut),
         201: reply("Created", FileOut),
         **COMMON_ERRORS,
-        400: "Malformed ULID, or no body (neither Content-Length nor Transfer-Encoding)",
-        411: "No Content-Length, and the server cannot read a chunked body",
+        400: "Malformed ULID",
+        411: "No body (neither Content-Length nor Transfer-Encoding), or a chunked body the server cannot read",
         413: "The body is larger than MAX_FILE_BYTES",
         422: NAME_ERRORS,
     },
@@ -107,8 +106,9 @@ def put_file(artifact_id: str, name: str) -> Response:
     request.max_content_length = files.policy.max_file_bytes + 1
     if request.content_length is None:
         if "Transfer-Encoding" not in request.headers:
-            # No body at all (RFC 9112: its length is then 0); an empty file says Content-Length: 0.
-            raise BadRequest("Send the file's bytes as the body, with a Content-Length (0 for an empty file) or chunked.")
+            # No body at all: RFC 9112 reads that as empty, but a forgotten body must not
+            # become an empty file; 411 (RFC 9110) asks for the length an empty file states.
+            raise LengthRequired("Send the file's bytes as the body, with a Content-Length (0 for an empty file) or chunked.")
         if not request.environ.get("wsgi.input_terminated"):
             # A server that cannot say where a chunked body ends hands Werkzeug none: refuse
             # rather than store an empty file (gunicorn and most servers do say).

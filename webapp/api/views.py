@@ -23,7 +23,7 @@ from webapp.api.openapi import (
     reply,
 )
 from webapp.api.parsing import body, query
-from webapp.api.schemas import AsOfQuery, CompareQuery, DepthQuery, Health, ListQuery, TreeQuery
+from webapp.api.schemas import AsOfQuery, CompareQuery, Health, ListQuery, TreeQuery
 from webapp.artifacts import (
     ArtifactExpansion,
     ArtifactIn,
@@ -31,7 +31,6 @@ from webapp.artifacts import (
     ArtifactTreeNode,
     ArtifactUpdate,
     ExpandRequest,
-    Page,
     TreeRequest,
 )
 from webapp.artifacts.manager import normalize_id

@@ -415,7 +415,8 @@ class ArtifactManager:
     def ancestors(self, artifact_id: object) -> list[ArtifactTreeNode]:
         """Ancestors of the artifact, root first. Raises ArtifactNotFoundError."""
         artifact = self._require(artifact_id)
-        return [self._node(a) for a in self.repo.ancestors(artifact.id)]
+        label_for = self.hierarchies.label_for
+        return [ArtifactTreeNode.model_validate(_document_node(row, None, label_for)) for row in self.repo.ancestors(artifact.id)]
 
     @read_use_case
     def tree_document(

@@ -93,12 +93,12 @@ def _ancestry() -> Any:
     return walk.union_all(select(Artifact.parent_id, walk.c.distance + 1).join(walk, Artifact.id == walk.c.id))
 
 
-def _ancestors_statement() -> Any:
+@cache
+def _ancestors_statement(dialect: str) -> Any:
+    """An artifact's ancestors, root first, as listing rows: breadcrumbs need no more than a
+    listing does, so a huge ancestor's data stays in the database (_capped_data)."""
     walk = _ancestry()
-    return select(*COLUMNS).join(walk, Artifact.id == walk.c.id).order_by(walk.c.distance.desc())
-
-
-_ANCESTORS = _ancestors_statement()
+    return _list_columns(dialect).join(walk, Artifact.id == walk.c.id).order_by(walk.c.distance.desc())
 
 
 @cache
@@ -586,8 +586,10 @@ class ArtifactRepository:
 
     def ancestors(self, artifact_id: str) -> list[Row[Any]]:
         """The chain of ancestors of an artifact, root first (excluding the artifact), as
-        rows with the artifact's attributes."""
-        return list(self.session.connection().execute(_ANCESTORS, {"artifact_id": artifact_id}))
+        listing rows (data and times as text, data capped)."""
+        connection = self.session.connection()
+        statement = _ancestors_statement(connection.dialect.name)
+        return list(connection.execute(statement, {"artifact_id": artifact_id, **self._cap}))
 
     def expansion_rows(self, artifact_id: str) -> Sequence[Row[Any]]:
         """subtree_rows(artifact_id), preceded by the artifact's ancestors, root first, at
