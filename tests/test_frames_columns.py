@@ -17,6 +17,7 @@ from tests.support.frames import sample_csv
 from webapp.frames import FrameCache, FrameRepository, FrameService, LoadedFrame
 from webapp.frames import columns
 from webapp.frames.columns import Histogram, ValueCounts, column_charts
+from webapp.frames.service import QUICK_CHART_CELLS
 from webapp.frames.tables import parquet_bytes, read_inline
 from webapp.search.charts import counts_chart, histogram
 
@@ -212,7 +213,7 @@ def test_the_service_caches_the_charts_and_computes_small_tables_at_once(manager
 
 def test_a_big_tables_charts_wait_until_asked(manager):
     service = FrameService(FrameRepository(manager.session), manager, FrameCache())
-    rows = 1 + 1_000_000 // 2  # two columns: just over the cells computed at once
+    rows = 1 + QUICK_CHART_CELLS // 2  # two columns: just over the values charted at once
     artifact = service.create_from_csv(io.BytesIO(b"a,b\n" + b"1,x\n" * rows), "big.csv")
     loaded = service.require_frame(artifact.id)
     assert service.cached_column_charts(loaded) is None

@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from tests.support.frames import SAMPLE_ROWS, expected_frame, sample_csv
 from webapp.artifacts import PandasDataFrame
 from webapp.artifacts.schemas import restore_dtypes
+from webapp.frames.service import QUICK_CHART_CELLS
 
 pytestmark = pytest.mark.browser
 
@@ -134,8 +135,8 @@ def test_a_table_with_missing_values_fits_a_phone_and_ends_at_the_footer(phone_p
 
 
 def upload_big(live_server: str) -> tuple[str, int]:
-    """A table past the values charted with the page (1M): its charts come after it."""
-    rows = 1 + 1_000_000 // 2
+    """A table past the values charted with the page: its charts come after it."""
+    rows = 1 + QUICK_CHART_CELLS // 2
     content = b"n,word\n" + b"".join(b"%d,%s\n" % (row % 37, b"even" if row % 2 == 0 else b"odd") for row in range(rows))
     files = {"file": ("big.csv", io.BytesIO(content), "text/csv")}
     response = requests.post(f"{live_server}/api/v1/artifacts/$upload", files=files, timeout=60)
