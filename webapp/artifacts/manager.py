@@ -366,6 +366,11 @@ class ArtifactManager:
         return self.repo.count_where([*self._listing_where(**filters), *where])
 
     @read_use_case
+    def first_value_where(self, where: list[Any], value: Any, order_by: list[Any], **filters: Any) -> Any:
+        """A SQL expression's value in the first match in `order_by` order; None when none matches."""
+        return self.repo.first_value_where([*self._listing_where(**filters), *where], value, order_by)
+
+    @read_use_case
     def value_counts(self, where: list[Any], value: Any, limit: int, **filters: Any) -> list[tuple[Any, int]]:
         """(value, count) of a SQL expression over the matches, most frequent first."""
         return [(row.value, row.count) for row in self.repo.value_counts([*self._listing_where(**filters), *where], value, limit)]

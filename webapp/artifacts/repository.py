@@ -479,6 +479,10 @@ class ArtifactRepository:
         """How many artifacts match (a scan of the matches: compiled filters have no kept counts)."""
         return self.session.connection().scalar(select(func.count()).select_from(Artifact).where(*where)) or 0
 
+    def first_value_where(self, where: Sequence[Any], value: Any, order_by: Sequence[Any]) -> Any:
+        statement = select(value).select_from(Artifact).where(*where).order_by(*order_by).limit(1)
+        return self.session.connection().scalar(statement)
+
     def value_counts(self, where: Sequence[Any], value: Any, limit: int) -> list[Row[Any]]:
         """(value, count) of `value` over the matches, most frequent first, ties by value;
         NULL (a missing value) left out."""

@@ -380,9 +380,9 @@ class Compiler:
             order = value.desc() if descending else value.asc()
         return where, [order, ARTIFACTS.c.id.asc()]
 
-    def is_type(self, path: Sequence[str], json_type: str) -> Any:
-        """The value at `path` is of this jsonb_typeof type (PostgreSQL)."""
-        return self.kind(ARTIFACTS, path) == json_type
+    def kind_of(self, path: Sequence[str]) -> Any:
+        """The JSON type of the value at `path` (jsonb_typeof's names on PostgreSQL)."""
+        return self.kind(ARTIFACTS, path)
 
     def least_below_booleans(self, path: Sequence[str]) -> tuple[list[Any], list[Any]]:
         """(WHERE, ORDER BY) of the least value of number_sort's range (PostgreSQL): a number
@@ -390,14 +390,14 @@ class Compiler:
         value = self.value(ARTIFACTS, path)
         return [value < literal_column("'false'::jsonb")], [value.asc()]
 
-    def before_numbers(self, path: Sequence[str]) -> list[list[Any]]:
-        """WHERE terms, each selecting values that a descending sort puts before the numbers,
-        each a short range of the index: if none matches, the numbers come first. On
-        PostgreSQL strings are found by smallest_present instead (they sort below numbers)."""
+    def before_numbers(self, path: Sequence[str]) -> Any:
+        """A WHERE term selecting values that a descending sort puts before the numbers, in
+        short ranges of the index: if none matches, the numbers come first. On PostgreSQL
+        strings are found by smallest_present instead (they sort below numbers)."""
         value, kind = self.value(ARTIFACTS, path), self.kind(ARTIFACTS, path)
         if self.pg:  # booleans, arrays, objects; and the empty array, which jsonb puts below null
-            return [[value >= literal_column("'false'::jsonb")], [value == literal_column("'[]'::jsonb")]]
-        return [[value >= literal("")], [value.in_([literal(0), literal(1)]), kind.in_(["true", "false"])]]
+            return or_(value >= literal_column("'false'::jsonb"), value == literal_column("'[]'::jsonb"))
+        return or_(value >= literal(""), and_(value.in_([literal(0), literal(1)]), kind.in_(["true", "false"])))
 
     def smallest_present(self, path: Sequence[str]) -> tuple[list[Any], list[Any]]:
         """(WHERE, ORDER BY) of the least value at `path` in jsonb order, null aside: a string

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import literal
+
 from webapp.artifacts.errors import ArtifactValidationError
 from webapp.artifacts.manager import ArtifactManager
 from webapp.artifacts.models import Artifact
@@ -120,26 +122,27 @@ class SearchService:
         compiler = self.compiler("sort")
         pg = self.dialect == "postgresql"
 
-        def first(where_terms: list[Any], order: list[Any]) -> Any | None:
-            found = self.artifacts.find_where([*where, *where_terms], order, offset=0, limit=1, **filters)
-            return found[0] if found else None
+        def first(terms: list[Any], value: Any, order: list[Any] | None = None) -> Any:
+            # Asked of the database, not of the listed data: a listing may carry a stand-in
+            # of a big artifact's data.
+            return self.artifacts.first_value_where([*where, *terms], value, order or [], **filters)
 
-        def is_type(item: Any | None, json_type: str) -> bool:
-            # Asked of the database: a listing may carry a stand-in of a big artifact's data.
-            return item is not None and first([Artifact.id == str(item.id), compiler.is_type(path, json_type)], []) is not None
-
+        kind = compiler.kind_of(path)
         if descending:
-            if any(first(terms, []) is not None for terms in compiler.before_numbers(path)):
+            if first([compiler.before_numbers(path)], literal(1)) is not None:
                 return None
-            if pg and is_type(first(*compiler.smallest_present(path)), "string"):
+            smallest, ascending = compiler.smallest_present(path)
+            if pg and first(smallest, kind, ascending) == "string":
                 return None  # strings: below the numbers in the index, above them in the sort
-        elif pg and not is_type(first(*compiler.least_below_booleans(path)), "number"):
-            return None  # strings, nulls or empty arrays before the numbers in the index
+        elif pg:
+            below_booleans, ascending = compiler.least_below_booleans(path)
+            if first(below_booleans, kind, ascending) != "number":
+                return None  # strings, nulls or empty arrays before the numbers in the index
         numbers, order = compiler.number_sort(path, descending)
         items = self.artifacts.find_where([*where, *numbers], order, offset=offset, limit=size + 1, **filters)
         if len(items) <= size:
             return None  # the page reaches past the numbers
-        if pg and descending and not is_type(items[-1], "number"):
+        if pg and descending and first([Artifact.id == str(items[-1].id)], kind) != "number":
             return None  # past the numbers, into the JSON nulls the range holds below them
         return items
 
