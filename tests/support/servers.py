@@ -36,6 +36,8 @@ def gunicorn_server(
         "BLOB_STORE_URL": Path(blobs).as_uri(),
         "DATABASE_URL": database_url,
         "SECRET_KEY": "e2e-test-secret",
+        "AUTH_ANONYMOUS": "write",  # as before accounts; a test of access passes env={"AUTH_ANONYMOUS": "none"}
+        "METRICS_ANONYMOUS": "1",
         **(env or {}),
     }
     command = [
