@@ -29,6 +29,9 @@ from webapp.security import SAFE_METHODS
 
 PUBLIC = frozenset({"static", "health.health", "accounts_web.login", "accounts_web.setup", "accounts_web.logout"})
 READ_POSTS = frozenset({"api.build_tree", "api.expand_artifact"})
+# Pages whose GET shows a form that changes something: a viewer is refused them at once,
+# rather than after filling them in.
+WRITE_PAGES = frozenset({"web.artifact_new", "web.artifact_edit", "web.artifact_move", "web.artifact_delete", "frames.upload_csv"})
 SIGNED_IN = "signed-in"  # any user, whatever their role: their own account and tokens
 ANONYMOUS_RIGHTS = {"none": NONE, "read": READ, "write": WRITE}
 SESSION_KEY = "account_session"
@@ -53,6 +56,8 @@ def need_of(endpoint: str | None, method: str) -> int | str | None:
         return None if current_app.config["METRICS_ANONYMOUS"] else SIGNED_IN
     if endpoint in REQUIREMENTS:
         return REQUIREMENTS[endpoint]
+    if endpoint in WRITE_PAGES:
+        return WRITE
     if method in SAFE_METHODS or endpoint in READ_POSTS:
         return READ
     return WRITE

@@ -77,7 +77,7 @@ def account() -> str:
     principal = current_principal()
     assert principal is not None  # SIGNED_IN
     tokens = get_accounts().tokens(principal.user)
-    scopes = [scope for scope, right in SCOPES.items() if right <= ROLES[principal.user.role]]
+    scopes = [scope for scope, right in SCOPES.items() if right < ADMIN or principal.user.role == "admin"]
     return render_template("accounts/account.html", user=principal.user, tokens=tokens, scopes=scopes,
                            new_secret=session.pop("new_token_secret", None))
 

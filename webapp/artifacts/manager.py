@@ -221,12 +221,14 @@ class ArtifactManager:
         self._check_writable(place.root_id, key)
         return key
 
-    def _require_visible(self, key: str) -> None:
+    def require_visible(self, key: str) -> None:
         """ArtifactNotFoundError when `key` is in a tree the caller may not read (a tree or
-        expansion read: every node of it is in the same tree)."""
+        expansion read: every node of it is in the same tree). A caller with hidden trees
+        cannot see what is no longer there either (the history of a deleted artifact): its
+        revisions do not say which tree it was in."""
         if self.repo.hidden_roots:
             place = self.repo.place_of(key)
-            if place is not None and self.repo.hides(place.root_id):
+            if place is None or self.repo.hides(place.root_id):
                 raise ArtifactNotFoundError(key)
 
     @property
@@ -271,7 +273,7 @@ class ArtifactManager:
         """The artifact as it was at `at`: its newest revision made by then.
         Raises InvalidULIDError, ArtifactNotFoundError (it did not exist then, or was deleted)."""
         key = normalize_id(artifact_id)
-        self._require_visible(key)
+        self.require_visible(key)
         revision = self.revisions.as_of(key, at)
         if revision is None or revision.action == "deleted":
             raise ArtifactNotFoundError(key)
@@ -469,7 +471,7 @@ class ArtifactManager:
         Raises InvalidULIDError, ArtifactNotFoundError.
         """
         root_key = normalize_id(root_id)
-        self._require_visible(root_key)
+        self.require_visible(root_key)
         if as_of is not None:
             depth = max_depth if max_depth is not None else _AS_OF_DEPTH_LIMIT
             rows = self.revisions.subtree_as_of(root_key, as_of, depth)
@@ -504,7 +506,7 @@ class ArtifactManager:
         """The artifact with its ancestors (root first, without children) and all its descendants;
         `as_of`: as they were at that moment."""
         key = normalize_id(artifact_id)
-        self._require_visible(key)
+        self.require_visible(key)
         if as_of is not None:
             rows = [
                 *self.revisions.ancestors_as_of(key, as_of, _AS_OF_DEPTH_LIMIT),

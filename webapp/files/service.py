@@ -204,6 +204,7 @@ class FileService:
         """Raises InvalidULIDError, FileNameError, ArtifactNotFoundError, ArtifactFileNotFoundError."""
         key = normalize_id(artifact_id)
         check_name(name)
+        self.artifacts.require_visible(key)
         return FileOut.model_validate(self._require(key, name))
 
     def read(self, file: FileOut, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
