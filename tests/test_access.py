@@ -437,3 +437,66 @@ def test_every_change_names_its_user_and_token_and_the_audit_lists_it(app, clien
     assert len(paged["items"]) == 2 and paged["pages"] == (audit["total"] + 1) // 2
     sign_in(client, "ada")
     assert "sign-in-failed" in client.get("/audit").get_data(as_text=True)
+
+
+# The account and admin pages --------------------------------------------------------------------
+
+
+def test_users_change_their_password_and_tokens_on_the_account_page(client, people):
+    sign_in(client, "vic")
+    token = csrf_of(client)
+    wrong = client.post("/account/password", data={"csrf_token": token, "current_password": "nope", "new_password": "another long one"})
+    assert wrong.status_code == 303 and "current password is wrong" in client.get("/account").get_data(as_text=True)
+    client.post("/account/password", data={"current_password": PASSWORD, "new_password": "another long one"})
+    client.post("/logout")
+    assert sign_in(client, "vic").status_code == 401
+    assert sign_in(client, "vic", "another long one").status_code == 303
+    made = client.post("/account/tokens", data={"name": "notebook", "scope": "read", "expires_in": "2w"})
+    page = client.get("/account").get_data(as_text=True)
+    secret = re.search(r'id="new-token-secret">([^<]+)<', page)[1]
+    assert made.status_code == 303 and "notebook" in page
+    assert 'id="new-token-secret"' not in client.get("/account").get_data(as_text=True)  # shown once
+    assert client.get(f"{API}/artifacts", headers=bearer(secret)).status_code == 200
+    token_id = re.search(r'id="token-(\w+)">\s*<td>notebook', page)[1]
+    assert client.post(f"/account/tokens/{token_id}/revoke").status_code == 303
+    assert client.get(f"{API}/artifacts", headers=bearer(secret)).status_code == 401
+
+
+def test_admins_create_re_role_and_disable_users_on_the_users_page(app, client, people):
+    sign_in(client, "ada")
+    assert client.post("/admin/users", data={"name": "new", "password": PASSWORD, "role": "viewer"}).status_code == 303
+    assert 'id="user-new"' in client.get("/admin/users").get_data(as_text=True)
+    client.post("/admin/users/new", data={"role": "editor"})
+    client.post("/admin/users/eve", data={"disabled": "1"})
+    with app.app_context():
+        accounts = accounts_of(app)
+        assert accounts.user("new").role == "editor" and accounts.user("eve").disabled
+        db.session.remove()
+    assert client.get(f"{API}/artifacts", headers=bearer(people["eve"])).status_code == 401  # her tokens stop at once
+    assert sign_in(app.test_client(), "eve").status_code == 401
+    client.post("/admin/users/ada", data={"role": "viewer"})  # the only admin may not demote herself
+    assert "only active administrator" in client.get("/admin/users").get_data(as_text=True)
+    audit = client.get(f"{API}/audit?action=role-changed", headers=bearer(people["ada"])).get_json()
+    assert [entry["subject"] for entry in audit["items"]] == ["new: viewer → editor"]
+
+
+def test_admins_grant_on_the_trees_page(client, people, trees):
+    sign_in(client, "ada")
+    page = client.get(f"/artifacts/{trees['public']}").get_data(as_text=True)
+    assert "Access to this tree" in page
+    assert client.post(f"/artifacts/{trees['public']}/grants", data={"user": "vic", "role": "none"}).status_code == 303
+    assert client.get(f"{API}/artifacts", headers=bearer(people["vic"])).get_json()["total"] == 0
+    grant = client.get(f"{API}/grants", headers=bearer(people["ada"])).get_json()["items"][-1]["id"]
+    assert client.post(f"/artifacts/{trees['public']}/grants/{grant}/delete").status_code == 303
+    assert client.get(f"{API}/artifacts", headers=bearer(people["vic"])).get_json()["total"] == 1
+    client.post("/logout")
+    sign_in(client, "eve")
+    assert "Access to this tree" not in client.get(f"/artifacts/{trees['public']}").get_data(as_text=True)
+    assert client.post(f"/artifacts/{trees['public']}/grants", data={"user": "vic", "role": "none"}).status_code == 403
+
+
+def test_the_session_cookie_is_http_only_lax_and_secure_over_https(client, people):
+    plain = sign_in(client, "vic").headers["Set-Cookie"]
+    assert "HttpOnly" in plain and "SameSite=Lax" in plain and "Secure" not in plain
+    secure = client.post("/login", data={"name": "vic", "password": PASSWORD}, base_url="https://localhost")
+    assert "Secure" in secure.headers["Set-Cookie"]

@@ -16,7 +16,8 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, g, redirect, request, session, url_for
+from flask import Flask, Response, current_app, g, has_request_context, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import ValidationError, validate_csrf
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -181,6 +182,14 @@ def sign_in_session(secret: str) -> None:
     session.permanent = True
 
 
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed cookie, marked `Secure` on every request that came over HTTPS (behind a
+    proxy: with PROXY_FIX_X_PROTO), not only when SESSION_COOKIE_SECURE says so."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"] or (has_request_context() and request.is_secure))
+
+
 SETUP_LINK_ISSUED = "ARTIFACT_STORE_SETUP_LINK_ISSUED"  # set by gunicorn.conf.py once its master printed the link
 
 
@@ -216,6 +225,7 @@ def init_app(app: Flask) -> None:
     app.config["AUTH_ANONYMOUS_RIGHT"] = ANONYMOUS_RIGHTS[raw]
     app.extensions["account_settings"] = AccountSettings.from_config(app.config)
     app.permanent_session_lifetime = app.extensions["account_settings"].session_seconds
+    app.session_interface = SessionCookies()
     # Right after the Host check (webapp/security.py), before CSRFProtect: an anonymous
     # form post is sent to the login page, not told its CSRF token is missing.
     app.before_request_funcs.setdefault(None, []).insert(1, _check_access)

@@ -202,6 +202,7 @@ class Accounts:
         if _HASHER.check_needs_rehash(user.password_hash):
             user.password_hash = _HASHER.hash(password)
         secret = secrets.token_urlsafe(32)
+        self.session.execute(delete(AuthSession).where(AuthSession.user_id == user.id, AuthSession.expires_at <= utcnow()))
         expires = utcnow() + timedelta(seconds=self.settings.session_seconds)
         self.session.add(AuthSession(id=digest(secret), user_id=user.id, expires_at=expires))
         self._audit("sign-in", subject=user.name, actor=Actor(user.name, None, address))
