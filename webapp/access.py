@@ -121,7 +121,7 @@ def _authenticate() -> Response | None:
 
 
 def _unauthorized(detail: str, *, invalid: bool = False) -> Response:
-    if not wants_problem_json() and not invalid:
+    if not invalid and (not wants_problem_json() or request.endpoint == "api.api_docs"):  # pages, and the docs' page
         return redirect(url_for("accounts_web.login", next=_here()))
     response = problem(401, "Unauthorized", detail, UNAUTHORIZED_TYPE)
     response.headers["WWW-Authenticate"] = 'Bearer realm="artifact-store"' + (', error="invalid_token"' if invalid else "")

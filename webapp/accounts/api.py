@@ -7,11 +7,12 @@ from typing import Any, Literal
 
 from flask import Blueprint, Response, current_app
 from werkzeug.routing import BaseConverter, IntegerConverter
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from webapp.access import ADMIN, SIGNED_IN, current_principal, get_accounts, requires
 from webapp.api.openapi import operation, reply
 from webapp.api.parsing import body, query
+from webapp.api.schemas import parse_moment
 from webapp.artifacts.schemas import ArtifactId
 
 from .models import ApiToken, TreeGrant
@@ -90,8 +91,10 @@ class AuditQuery(BaseModel):
     actor: str | None = Field(None, max_length=200, pattern=r"^[^\x00]*$", description="Only this user's")
     action: str | None = Field(None, max_length=32, pattern=r"^[^\x00]*$", description="Only this action (created, sign-in, …)")
     artifact: ArtifactId | None = Field(None, description="Only this artifact's")
-    since: AwareDatetime | None = Field(None, description="From this moment on (ISO 8601 with a time zone)")
-    until: AwareDatetime | None = Field(None, description="Before this moment")
+    since: datetime | None = Field(None, description="From this moment on (ISO 8601; `Z`, an offset, or none for UTC)")
+    until: datetime | None = Field(None, description="Before this moment (as `since`)")
+
+    _moments = field_validator("since", "until", mode="before")(parse_moment)  # text only: "0.5" is no moment
 
 
 class AuditEntry(BaseModel):
