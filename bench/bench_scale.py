@@ -63,7 +63,7 @@ def fresh_database(url: str) -> None:
             connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
             Base.metadata.drop_all(connection)
         engine.dispose()
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "AUTO_MIGRATE": False})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "AUTO_MIGRATE": False, "AUTH_ANONYMOUS": "write"})
     upgrade_schema(app)
     with app.app_context():
         db.engine.dispose()

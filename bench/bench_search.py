@@ -51,7 +51,7 @@ def fresh_app(url: str) -> Any:
             connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
             Base.metadata.drop_all(connection)
         engine.dispose()
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "AUTO_MIGRATE": False, "TESTING": True})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "AUTO_MIGRATE": False, "TESTING": True, "AUTH_ANONYMOUS": "write"})
     upgrade_schema(app)
     return app
 
