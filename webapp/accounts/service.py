@@ -359,10 +359,19 @@ class Accounts:
 
     def complete_setup(self, secret: str, name: str, password: str) -> User:
         """Create the first administrator through the set-up link, which then stops working."""
-        if not self.setup_link_valid(secret):
-            raise ForbiddenError("This set-up link is not valid (any more): an account exists, or the server issued a new link.")
-        user = self.create_user(name, password, "admin")  # deletes the link, in the same transaction
-        return user
+        refused = ForbiddenError("This set-up link is not valid (any more): an account exists, or the server issued a new link.")
+        if self.has_users():
+            raise refused
+        # Claimed by deleting it, in the transaction that creates the admin: of two requests
+        # racing with the same link, the second deletes nothing (PostgreSQL makes it wait for the first).
+        if self.session.execute(delete(SetupToken).where(SetupToken.token_hash == digest(secret))).rowcount != 1:
+            self.session.rollback()
+            raise refused
+        try:
+            return self.create_user(name, password, "admin")
+        except Exception:
+            self.session.rollback()  # a refused name or password: the link stays valid
+            raise
 
     # The audit log ------------------------------------------------------------------
 
