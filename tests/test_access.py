@@ -302,6 +302,11 @@ def test_pages_send_anonymous_users_to_sign_in_and_back(client, people):
     assert client.get("/admin/users").status_code == 403
 
 
+def test_a_fragment_of_an_expired_session_sends_the_whole_page_to_sign_in(client):
+    response = client.get(f"/artifacts/{MISSING}/children", headers={"HX-Request": "true", "Referer": "http://localhost/search?q=x"})
+    assert response.status_code == 204 and response.headers["HX-Redirect"] == "/login?next=/search?q%3Dx"
+
+
 @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"])
 def test_next_never_leaves_the_site(client, people, target):
     assert sign_in(client, "vic", next=target).headers["Location"] == "/"

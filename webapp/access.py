@@ -122,10 +122,18 @@ def _authenticate() -> Response | None:
 
 def _unauthorized(detail: str, *, invalid: bool = False) -> Response:
     if not invalid and (not wants_problem_json() or request.endpoint == "api.api_docs"):  # pages, and the docs' page
+        if request.headers.get("HX-Request"):  # a fragment: the whole page goes to sign in, not the fragment's place
+            return Response(status=204, headers={"HX-Redirect": url_for("accounts_web.login", next=_referrer_path())})
         return redirect(url_for("accounts_web.login", next=_here()))
     response = problem(401, "Unauthorized", detail, UNAUTHORIZED_TYPE)
     response.headers["WWW-Authenticate"] = 'Bearer realm="artifact-store"' + (', error="invalid_token"' if invalid else "")
     return response
+
+
+def _referrer_path() -> str:
+    """The page a fragment was asked for from (htmx sends it), as a path of this site."""
+    parts = urlsplit(request.referrer or "")
+    return safe_next(parts.path + (f"?{parts.query}" if parts.query else "")) if parts.netloc == request.host else "/"
 
 
 def _forbidden(detail: str) -> Response:
