@@ -233,6 +233,9 @@ def on_starting(server: Any) -> None:
         server.log.info("AUTO_MIGRATE=0: schema not checked")
     elif _upgrade_schema():
         server.log.info("Database schema is up to date")
+        # That run printed the set-up link if no account exists; the workers must not issue
+        # others (each would void the one before: webapp/access.py, announce_setup_link).
+        os.environ["ARTIFACT_STORE_SETUP_LINK_ISSUED"] = "1"
     else:
         on_exit(server)  # gunicorn stops without calling it
         raise RuntimeError("the app could not start or bring its database schema up to date (see above)")

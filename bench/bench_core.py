@@ -52,7 +52,8 @@ def fresh_app(url: str) -> Any:
             connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
             Base.metadata.drop_all(connection)
         engine.dispose()
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "AUTO_MIGRATE": False, "TESTING": True})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "AUTO_MIGRATE": False, "TESTING": True,
+                      "AUTH_ANONYMOUS": "write"})  # a throw-away store: no accounts needed
     upgrade_schema(app)
     return app
 
@@ -93,7 +94,9 @@ def free_port() -> int:
 def start_gunicorn(url: str, workers: int, worker_class: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     # gunicorn.conf.py applies; the access log is switched off so the numbers measure the app.
-    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench", "GUNICORN_ACCESS_LOG": ""}
+    # A throw-away store open to its benchmark client (docs/accounts.md: AUTH_ANONYMOUS).
+    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench", "GUNICORN_ACCESS_LOG": "",
+           "AUTH_ANONYMOUS": "write", "METRICS_ANONYMOUS": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "wsgi:app", "-b", f"127.0.0.1:{port}", "-w", str(workers),
          "-k", worker_class, "--log-level", "warning"],

@@ -90,6 +90,8 @@ class Gunicorn:
             "MAX_UPLOAD_BYTES": str(max_upload),
             "GUNICORN_ACCESS_LOG": "",
             "GUNICORN_LOG_LEVEL": "warning",
+            "AUTH_ANONYMOUS": "write",  # a throw-away store open to its benchmark client
+            "METRICS_ANONYMOUS": "1",
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "wsgi:app", "-b", f"127.0.0.1:{self.port}", "-w", str(workers),

@@ -139,7 +139,8 @@ def main() -> None:
         from webapp.store import get_store
 
         url = fresh_url(args.database_url, directory, "reads")
-        app = create_app({"TESTING": True, "SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": url, "AUTO_MIGRATE": False})
+        app = create_app({"TESTING": True, "SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": url, "AUTO_MIGRATE": False,
+                          "AUTH_ANONYMOUS": "write"})
         with app.app_context():
             db.create_all()
             manager = get_store().artifacts

@@ -36,7 +36,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10, help="rounds per mode")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        app = create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/bench.sqlite"})
+        app = create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/bench.sqlite",
+                          "AUTH_ANONYMOUS": "write", "METRICS_ANONYMOUS": True})
         before, after = list(app.before_request_funcs[None]), list(app.after_request_funcs[None])
         modes = {
             "hooks and log line": (before, after, logging.INFO),

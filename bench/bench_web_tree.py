@@ -84,7 +84,7 @@ def main() -> None:
         print(f"seeded in {time.perf_counter() - started:.1f} s", flush=True)
 
         port = free_port()
-        env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench"}
+        env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench", "AUTH_ANONYMOUS": "write"}  # a throw-away store
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", "2",
              "--log-level", "warning", "--access-logfile", "/dev/null"],

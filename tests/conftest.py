@@ -51,6 +51,10 @@ def app_config(request: pytest.FixtureRequest, database_url: str, tmp_path: Path
         "SQLALCHEMY_DATABASE_URI": database_url,
         "AUTO_MIGRATE": False,  # create_all() below is faster; test_app proves the migrations
         "BLOB_STORE_URL": (tmp_path / "blobs").as_uri(),  # each test's own, never instance/blobs
+        # Open to anonymous users, as before accounts: tests of access (tests/test_access.py)
+        # set AUTH_ANONYMOUS="none" with pytest.mark.app_config.
+        "AUTH_ANONYMOUS": "write",
+        "METRICS_ANONYMOUS": True,
         **overrides,
     }
 

@@ -5,6 +5,8 @@ response must be a non-5xx that conforms to the document (status code, content t
 body schema), valid requests must be accepted and invalid ones rejected. Some valid
 requests are pointed at artifacts that exist (as path ids, parents, tree roots), so the
 fuzzer reaches past the 404s into creates under parents, moves, cycles and deletes.
+It runs as an administrator's API token (AUTH_ANONYMOUS=none), sent through Schemathesis's
+auth support; its check that operations refuse requests without it holds too.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from tests.support.problems import assert_problem
+from webapp.accounts import Accounts
 from webapp.artifacts import ArtifactManager
+from webapp.extensions import db
 
 EXAMPLES_PER_OPERATION = 100
 ID_FIELDS = ("parent_id", "root_id", "artifact_id")
@@ -36,8 +40,20 @@ def api_schema(app: Any, manager: ArtifactManager, make_artifact: Any) -> Any:
     make_artifact(name="second root")
     known_ids = [str(artifact.id) for artifact in manager.find_all()]
 
-    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    with app.app_context():
+        accounts = Accounts(db.session(), app.extensions["account_settings"])
+        secret = accounts.create_token(accounts.create_user("fuzzer", "fuzzing password", "admin"), "fuzz", "admin", None)[1]
+        db.session.remove()
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, headers={"Authorization": f"Bearer {secret}"})
     schema.config.generation.update(modes=list(GenerationMode))
+
+    @schema.auth()
+    class AdminToken:
+        def get(self, case: Any, context: Any) -> str:
+            return secret
+
+        def set(self, case: Any, data: str, context: Any) -> None:
+            case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
 
     @schema.hook
     def flatmap_case(context: Any, case: Any) -> Any:
@@ -74,6 +90,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @pytest.mark.slow
+@pytest.mark.app_config(AUTH_ANONYMOUS="none", METRICS_ANONYMOUS=False)
 @schema.parametrize()
 @settings(
     max_examples=EXAMPLES_PER_OPERATION,

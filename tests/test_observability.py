@@ -136,7 +136,8 @@ def test_artifacts_are_counted_by_level_when_scraped(client, make_artifact):
 
 def test_database_errors_are_counted_by_kind():
     url = "sqlite:////nonexistent-directory/a.sqlite"
-    app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url, "AUTO_MIGRATE": False})
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url, "AUTO_MIGRATE": False,
+                      "AUTH_ANONYMOUS": "write", "METRICS_ANONYMOUS": True})
     client = app.test_client()
     response = client.get(f"/api/v1/artifacts/{MISSING_ID}")
     assert_problem(response, 503)

@@ -58,7 +58,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # keep problem documents and artifacts in their natural order
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from webapp import cli, errors, observability, security, store
+    from webapp import access, cli, errors, observability, security, store
+    from webapp.accounts import api as accounts_api, cli as accounts_cli, web as accounts_web
     from webapp.api.files import bp as files_api_bp
     from webapp.api.frames import bp as frames_api_bp
     from webapp.api.history import bp as history_api_bp
@@ -89,15 +90,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(frames_api_bp, url_prefix="/api/v1")
     app.register_blueprint(files_api_bp, url_prefix="/api/v1")
     app.register_blueprint(history_api_bp, url_prefix="/api/v1")
-    csrf.exempt(api_bp)  # the JSON API never authenticates by session cookie
+    csrf.exempt(api_bp)  # the API checks X-CSRFToken itself, for cookie sessions only (webapp/access.py)
     csrf.exempt(frames_api_bp)
     csrf.exempt(files_api_bp)
+    app.register_blueprint(accounts_api.bp, url_prefix="/api/v1")
+    accounts_web.init_app(app)
     csrf.exempt(history_api_bp)
+    csrf.exempt(accounts_api.bp)  # a cookie session writes to the API only with X-CSRFToken (webapp/access.py)
     csrf.exempt(health_bp)
     errors.register_error_handlers(app)
     observability.init_app(app)
     security.init_app(app)
+    access.init_app(app)  # after security: the Host check stays first
     cli.register_commands(app)
+    accounts_cli.register_commands(app)
     if app.config["AUTO_MIGRATE"]:
         try:
             upgrade_schema(app)  # zero set-up: a fresh or older database is brought up to date
@@ -106,4 +112,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             # up: one that fails to boot makes gunicorn stop the whole server. It answers
             # 503 until the database is back (gunicorn.conf.py migrates before any worker).
             app.logger.error("The database is unavailable, its schema was not checked: %s", error.orig or error)
+        else:
+            access.announce_setup_link(app)
     return app

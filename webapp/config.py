@@ -90,6 +90,16 @@ def from_environment() -> dict[str, Any]:
         "MAX_FILE_BYTES": _int("MAX_FILE_BYTES", Policy.max_file_bytes),
         "BLOB_GC_GRACE": _int("BLOB_GC_GRACE", Policy.blob_gc_grace_seconds),
         "AUTO_MIGRATE": os.environ.get("AUTO_MIGRATE", "1").lower() not in {"0", "false", "no"},
+        # Accounts (docs/accounts.md): what anonymous users may do (none, read, write; checked
+        # at start), whether /metrics needs a credential, how long a sign-in lasts (seconds),
+        # and the failed sign-in limit, counted in Redis when a URL is given, else in the database.
+        "AUTH_ANONYMOUS": os.environ.get("AUTH_ANONYMOUS", "none"),
+        "METRICS_ANONYMOUS": os.environ.get("METRICS_ANONYMOUS", "0").lower() in {"1", "true", "yes"},
+        "SESSION_LIFETIME": _int("SESSION_LIFETIME", 14 * 86400),
+        "SIGN_IN_ATTEMPTS_PER_USER": _int("SIGN_IN_ATTEMPTS_PER_USER", 5),
+        "SIGN_IN_ATTEMPTS_PER_ADDRESS": _int("SIGN_IN_ATTEMPTS_PER_ADDRESS", 20),
+        "SIGN_IN_WINDOW": _int("SIGN_IN_WINDOW", 900),
+        "RATE_LIMIT_STORAGE_URL": os.environ.get("RATE_LIMIT_STORAGE_URL") or os.environ.get("REDIS_URL", ""),
         # Behind a reverse proxy: how many proxies set each X-Forwarded-* header (0 = ignore it).
         **{f"PROXY_FIX_{header}": _int(f"PROXY_FIX_{header}", 0) for header in PROXY_HEADERS},
     }
@@ -168,3 +178,6 @@ class Defaults:
     SESSION_COOKIE_SAMESITE = "Lax"  # no session cookie on cross-site posts and subresource requests
     DEFAULT_PAGE_SIZE = Policy.default_page_size
     AUTO_MIGRATE = True
+    AUTH_ANONYMOUS = "none"  # secure by default: nothing without an account
+    METRICS_ANONYMOUS = False
+    SESSION_COOKIE_HTTPONLY = True

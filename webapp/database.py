@@ -22,7 +22,7 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # artifact_revisions (and adds artifacts.revision beside it).
 TABLES_BY_REVISION = (
     ("0001", "artifacts"), ("0002", "artifact_frames"), ("0005", "artifact_counts"), ("0006", "artifact_revisions"),
-    ("0007", "artifact_files"),
+    ("0007", "artifact_files"), ("0010", "users"),
 )
 
 

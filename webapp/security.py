@@ -51,9 +51,9 @@ def _refuse_cross_site_writes() -> Response | None:
     if request.method in SAFE_METHODS or not request.path.startswith(API_PREFIX):
         return None
     reason = cross_site_refusal()
-    # When accounts with cookie sessions arrive, a request authenticated by the session
-    # cookie must also carry the CSRF header (X-CSRFToken, as the pages' htmx sends it):
-    # that rule belongs here, after the same-site check (and the API's csrf.exempt goes).
+    # A request authenticated by the session cookie must also carry the CSRF header
+    # (X-CSRFToken, as the pages' htmx sends it): webapp/access.py counts the cookie for an
+    # unsafe API request only then.
     if reason is None:
         return None
     detail = f"{reason} The API only accepts writes from this site's pages or from clients that are not browsers."

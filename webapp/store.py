@@ -18,6 +18,7 @@ from flask import Flask, current_app, g
 from sqlalchemy.orm import Session, sessionmaker
 
 from webapp.artifacts import ANONYMOUS, Actor, ArtifactManager, ArtifactRepository, Base, Policy
+from webapp.artifacts.actor import EVERYTHING, TreeAccess
 from webapp.artifacts.database import open_engine
 from webapp.artifacts.history import HistoryService
 from webapp.extensions import db
@@ -41,11 +42,12 @@ class Store:
         *,
         frame_cache: FrameCache | None = None,
         actor: Actor = ANONYMOUS,
+        access: TreeAccess = EVERYTHING,
         blobs: BlobStore | None = None,
     ) -> None:
         self.session = session
         self.policy = policy
-        self.artifacts = ArtifactManager(ArtifactRepository(session), policy=policy, actor=actor)
+        self.artifacts = ArtifactManager(ArtifactRepository(session), policy=policy, actor=actor, access=access)
         self.files = FileService(FileRepository(session), self.artifacts, blobs or open_blob_store(None))
         self.frames = FrameService(FrameRepository(session), self.artifacts, frame_cache, files=self.files)
         self.history = HistoryService(self.artifacts)
@@ -107,7 +109,8 @@ def get_store() -> Store:
             db.session(),
             extensions["store_policy"],
             frame_cache=extensions["frame_cache"],
-            actor=g.get("actor", ANONYMOUS),  # set by authentication before the view runs
+            actor=g.get("actor", ANONYMOUS),  # set by authentication (webapp/access.py) before the view runs
+            access=g.get("tree_access", EVERYTHING),  # no request (a CLI command): no account, every right
             blobs=extensions["blob_store"],
         )
     return g.store

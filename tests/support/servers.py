@@ -26,9 +26,15 @@ def free_port() -> int:
 
 @contextmanager
 def gunicorn_server(
-    database_url: str, *, workers: int = 2, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+    database_url: str,
+    *,
+    workers: int = 2,
+    env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+    log: Path | None = None,
 ) -> Iterator[str]:
-    """A real `gunicorn wsgi:app` on a free loopback port; yields its base URL."""
+    """A real `gunicorn wsgi:app` on a free loopback port; yields its base URL. `log`: a file
+    that gets its standard error (the master's log: the set-up link, for one)."""
     port = free_port()
     blobs = tempfile.mkdtemp(prefix="blobs-")  # never the checkout's instance/blobs
     environment = {
@@ -36,13 +42,16 @@ def gunicorn_server(
         "BLOB_STORE_URL": Path(blobs).as_uri(),
         "DATABASE_URL": database_url,
         "SECRET_KEY": "e2e-test-secret",
+        "AUTH_ANONYMOUS": "write",  # as before accounts; a test of access passes env={"AUTH_ANONYMOUS": "none"}
+        "METRICS_ANONYMOUS": "1",
         **(env or {}),
     }
     command = [
         sys.executable, "-m", "gunicorn", "wsgi:app",
         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--log-level", "warning", *args,
     ]
-    process = subprocess.Popen(command, cwd=ROOT, env=environment)
+    stderr = open(log, "w") if log is not None else None  # noqa: SIM115 (closed below)
+    process = subprocess.Popen(command, cwd=ROOT, env=environment, stderr=stderr)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -66,6 +75,8 @@ def gunicorn_server(
             process.kill()
             process.wait()
         shutil.rmtree(blobs, ignore_errors=True)
+        if stderr is not None:
+            stderr.close()
 
 
 def children_of(pid: int) -> list[int]:

@@ -27,6 +27,10 @@ from webapp.artifacts.schemas import ULID_PATTERN
 from webapp.security import SAFE_METHODS
 
 REF = "#/components/schemas/{model}"
+SECURITY_SCHEMES = {"bearer": {"type": "http", "scheme": "bearer", "description": "An API token: `Authorization: Bearer <token>`"}}
+PUBLIC_PATHS = {"/health"}  # answered without a credential
+UNAUTHENTICATED = "No credential, or an unknown, revoked or expired token (`WWW-Authenticate: Bearer`)"
+NOT_ALLOWED = "The credential lacks the right (a viewer writing, a read token, a tree it may only read)"
 CROSS_SITE = "Refused: sent by a page of another site (its Sec-Fetch-Site or Origin says so)"
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -116,6 +120,20 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
         "required": True,
         "description": "A revision number of the artifact (1, 2, …)",
         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_REVISION},
+    },
+    "token": {
+        "name": "token_id",
+        "in": "path",
+        "required": True,
+        "description": "The token's id (as GET /tokens lists it), never its secret",
+        "schema": {"type": "string", "pattern": "^[0-9A-Za-z]{1,40}$"},
+    },
+    "grant": {
+        "name": "grant_id",
+        "in": "path",
+        "required": True,
+        "description": "The grant's id (as GET /grants lists it)",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
     },
 }
 
@@ -299,6 +317,11 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         item[method] = document.operation(name, declared)
         if method.upper() not in SAFE_METHODS:  # refused from other sites' pages (webapp/security.py)
             item[method]["responses"].setdefault("403", document.response(403, CROSS_SITE))
+        if path in PUBLIC_PATHS:
+            item[method]["security"] = []
+        else:  # every other operation needs a credential (webapp/access.py)
+            item[method]["responses"].setdefault("401", document.response(401, UNAUTHENTICATED))
+            item[method]["responses"].setdefault("403", document.response(403, NOT_ALLOWED))
     _state_hierarchies(paths, document.schemas, list(app.extensions["store_policy"].hierarchies))
     return {
         "openapi": "3.1.0",
@@ -308,7 +331,10 @@ def build_openapi(app: Flask) -> dict[str, Any]:
             "description": "Hierarchical artifact storage. Errors are RFC 9457 application/problem+json.",
         },
         "paths": paths,
-        "components": {"schemas": document.schemas},
+        "components": {"schemas": document.schemas, "securitySchemes": SECURITY_SCHEMES},
+        # An API token (`flask --app webapp create-token`, or POST /api/v1/tokens); a signed-in
+        # browser's session cookie counts too, for an unsafe method only with X-CSRFToken.
+        "security": [{"bearer": []}],
     }
 
 

@@ -167,3 +167,12 @@ class NotDeletedError(ArtifactConflictError):
 
     def __init__(self, artifact_id: object) -> None:
         super().__init__(f"Artifact {artifact_id} exists: only a deleted artifact can be restored.")
+
+
+class ForbiddenError(ArtifactError):
+    """The caller is known but lacks the right (403); a tree they may not read answers 404
+    instead, exactly as a missing artifact (no existence leak)."""
+
+    status = 403
+    title = "Forbidden"
+    slug = "forbidden"

@@ -118,6 +118,7 @@ class HistoryService:
         """An artifact's revisions, newest first (a deleted artifact's too).
         Raises InvalidULIDError, ArtifactNotFoundError (no revisions), ArtifactValidationError (size)."""
         key = normalize_id(artifact_id)
+        self.artifacts.require_visible(key)
         size = max(self.policy.check_page_size(size), 1)
         page = max(page, 1)
         rows, total = self.revisions.page(key, offset=(page - 1) * size, limit=size)
@@ -128,13 +129,16 @@ class HistoryService:
     @read_use_case
     def revision(self, artifact_id: object, revision: int) -> RevisionOut:
         """Raises InvalidULIDError, RevisionNotFoundError."""
-        return RevisionOut.of(self._revision(normalize_id(artifact_id), revision))
+        key = normalize_id(artifact_id)
+        self.artifacts.require_visible(key)
+        return RevisionOut.of(self._revision(key, revision))
 
     @read_use_case
     def revisions_diff(self, artifact_id: object, from_revision: int | None = None, to_revision: int | None = None) -> Diff:
         """From revision `from_revision` (default: the one before `to_revision`) to `to_revision`
         (default: the newest). Raises InvalidULIDError, ArtifactNotFoundError, RevisionNotFoundError."""
         key = normalize_id(artifact_id)
+        self.artifacts.require_visible(key)
         if to_revision is None:
             to_row = self.revisions.newest(key)
             if to_row is None:
@@ -158,6 +162,8 @@ class HistoryService:
         """Artifacts deleted now, newest delete first, each as it was when deleted."""
         size = max(self.policy.check_page_size(size), 1)
         page = max(page, 1)
+        if self.artifacts.repo.hidden_roots:  # a deleted artifact's tree is not recorded: none is shown
+            return DeletedPage.of([], 0, page, size)
         rows, total = self.revisions.deleted_page(offset=(page - 1) * size, limit=size)
         items = []
         for row in rows:

@@ -16,8 +16,9 @@ from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from .actor import ANONYMOUS, Actor
+from .actor import ANONYMOUS, EVERYTHING, Actor, TreeAccess
 from .errors import (
+    ForbiddenError,
     ArtifactChangedError,
     ArtifactCycleError,
     ArtifactExistsError,
@@ -173,6 +174,7 @@ class ArtifactManager:
         *,
         policy: Policy | None = None,
         actor: Actor = ANONYMOUS,
+        access: TreeAccess = EVERYTHING,
     ) -> None:
         """`ArtifactManager(ArtifactRepository(session), hierarchy=…)` as the spec writes it:
         roots it creates are in that hierarchy (declared beside the policy's others, replacing
@@ -188,7 +190,46 @@ class ArtifactManager:
         self.repository = repo  # the name servicekit code uses
         self.revisions = RevisionRepository(repo.session)
         self.actor = actor
+        self.access = access
         self.work = UnitOfWork(repo.session)
+
+    @property
+    def access(self) -> TreeAccess:
+        """What the caller may do on each tree: reads never see a tree it may not read (an
+        id in one is not found, exactly as a missing one), writes need the right to write there."""
+        return self._access
+
+    @access.setter
+    def access(self, access: TreeAccess) -> None:
+        self._access = access
+        self.repo.hidden_roots = access.hidden_roots
+
+    def _check_writable(self, root_id: str | None, artifact_id: str | None = None) -> None:
+        """ForbiddenError unless the caller may write in the tree of `root_id` (None: a new tree)."""
+        if not self.access.may_write(root_id):
+            where = f"the tree of {artifact_id}" if artifact_id else "a new root tree"
+            raise ForbiddenError(f"You may read but not change {where}." if root_id else f"You may not create {where}.")
+
+    @read_use_case
+    def require_writable(self, artifact_id: object) -> str:
+        """The canonical id of an artifact the caller may change (files, tables call it
+        before writing beside it). Raises InvalidULIDError, ArtifactNotFoundError, ForbiddenError."""
+        key = normalize_id(artifact_id)
+        place = self.repo.place_of(key)
+        if place is None or self.repo.hides(place.root_id):
+            raise ArtifactNotFoundError(key)
+        self._check_writable(place.root_id, key)
+        return key
+
+    def require_visible(self, key: str) -> None:
+        """ArtifactNotFoundError when `key` is in a tree the caller may not read (a tree or
+        expansion read: every node of it is in the same tree). A caller with hidden trees
+        cannot see what is no longer there either (the history of a deleted artifact): its
+        revisions do not say which tree it was in."""
+        if self.repo.hidden_roots:
+            place = self.repo.place_of(key)
+            if place is None or self.repo.hides(place.root_id):
+                raise ArtifactNotFoundError(key)
 
     @property
     def hierarchy(self) -> ArtifactHierarchy:
@@ -232,6 +273,7 @@ class ArtifactManager:
         """The artifact as it was at `at`: its newest revision made by then.
         Raises InvalidULIDError, ArtifactNotFoundError (it did not exist then, or was deleted)."""
         key = normalize_id(artifact_id)
+        self.require_visible(key)
         revision = self.revisions.as_of(key, at)
         if revision is None or revision.action == "deleted":
             raise ArtifactNotFoundError(key)
@@ -435,6 +477,7 @@ class ArtifactManager:
         Raises InvalidULIDError, ArtifactNotFoundError.
         """
         root_key = normalize_id(root_id)
+        self.require_visible(root_key)
         if as_of is not None:
             depth = max_depth if max_depth is not None else _AS_OF_DEPTH_LIMIT
             rows = self.revisions.subtree_as_of(root_key, as_of, depth)
@@ -469,6 +512,7 @@ class ArtifactManager:
         """The artifact with its ancestors (root first, without children) and all its descendants;
         `as_of`: as they were at that moment."""
         key = normalize_id(artifact_id)
+        self.require_visible(key)
         if as_of is not None:
             rows = [
                 *self.revisions.ancestors_as_of(key, as_of, _AS_OF_DEPTH_LIMIT),
@@ -672,6 +716,7 @@ class ArtifactManager:
             if last is None or last.action != "deleted":
                 raise ArtifactNotFoundError(key)
             if last.parent_id is None:  # a root again, in the hierarchy it was in
+                self._check_writable(None)
                 place = _Place(0, self.hierarchies.of(last.hierarchy or self.hierarchy.name), None)
             elif self.repo.exists(last.parent_id):
                 place = self._place_under(last.parent_id)  # its parent may have moved meanwhile
@@ -700,8 +745,10 @@ class ArtifactManager:
     ) -> Artifact:
         key = normalize_id(artifact_id)
         artifact = self.repo.get(key, for_update=for_update)
-        if artifact is None:
+        if artifact is None or self.repo.hides(artifact.root_id):
             raise ArtifactNotFoundError(key, what)
+        if for_update:  # every write locks the row it changes
+            self._check_writable(artifact.root_id, key)
         if if_match is not None:
             # Checked inside the write transaction, whose lock keeps it true until commit.
             current = ArtifactOut.model_validate(artifact).version
@@ -714,11 +761,13 @@ class ArtifactManager:
         parent's (for a child) or a declared one (for a root).
         Raises ArtifactNotFoundError (parent), UnknownHierarchyError."""
         if parent_id is None:
+            self._check_writable(None)
             return _Place(0, self.hierarchies.require(hierarchy) if hierarchy is not None else self.hierarchy, None)
         parent_key = normalize_id(parent_id)
         parent = self.repo.place_of(parent_key)
-        if parent is None:
+        if parent is None or self.repo.hides(parent.root_id):
             raise ArtifactNotFoundError(parent_key, "Parent artifact")
+        self._check_writable(parent.root_id, parent_key)
         if hierarchy is not None and hierarchy != parent.hierarchy:
             raise UnknownHierarchyError(
                 hierarchy,
@@ -737,6 +786,7 @@ class ArtifactManager:
         if parent_key == artifact.parent_id:
             return parent_key, 0, _Place(artifact.level, self.hierarchies.of(artifact.hierarchy), artifact.root_id)
         if parent_key is None:
+            self._check_writable(None)
             place = _Place(0, self.hierarchies.of(artifact.hierarchy), None)
         else:
             place = self._place_under(parent_key)

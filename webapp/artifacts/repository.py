@@ -44,6 +44,10 @@ COLUMNS = (
 # Hot-path statements, built once and run on the session's Core connection: building a
 # statement and the ORM execution path cost more than running the query on SQLite.
 _ROW_BY_ID = select(*COLUMNS).where(Artifact.id == bindparam("artifact_id"))
+# The trees a request may not read (TreeAccess.hidden_roots): every read leaves them out.
+_HIDDEN = bindparam("hidden", expanding=True)
+_VISIBLE = Artifact.root_id.not_in(_HIDDEN)
+_VISIBLE_ROW_BY_ID = _ROW_BY_ID.where(_VISIBLE)
 _LEVEL_BY_ID = select(Artifact.level).where(Artifact.id == bindparam("artifact_id"))
 _PLACE_BY_ID = select(Artifact.level, Artifact.hierarchy, Artifact.root_id).where(Artifact.id == bindparam("artifact_id"))
 _INSERT = insert(Artifact.__table__)
@@ -140,7 +144,8 @@ _CHILD_COUNT = (Artifact.child_count + _pending(ArtifactCountDelta.parent_id == 
 # List pages: one statement per shape of filters, built once on bound parameters (building
 # one per request cost a fifth of a list page's CPU).
 
-Shape = tuple[bool, bool, bool, bool | str, bool]  # roots only, by parent, by level, by text ("indexed": 3+ characters), by hierarchy
+# roots only, by parent, by level, by text ("indexed": 3+ characters), by hierarchy, some trees hidden
+Shape = tuple[bool, bool, bool, bool | str, bool, bool]
 
 
 def _listing(
@@ -149,9 +154,12 @@ def _listing(
     level: int | None = None,
     text: str | None = None,
     hierarchy: str | None = None,
+    hidden: frozenset[str] = frozenset(),
 ) -> tuple[Shape, dict[str, Any]]:
     """The filters as a statement shape and the parameters it binds."""
     params: dict[str, Any] = {}
+    if hidden:
+        params["hidden"] = sorted(hidden)
     if not roots_only and parent_id is not None:
         params["parent_id"] = parent_id
     if level is not None:
@@ -164,13 +172,15 @@ def _listing(
         if len(text) >= MIN_INDEXED_LENGTH:
             params["needle"] = text
     by_text: bool | str = "indexed" if "needle" in params else "pattern" in params
-    return (roots_only, "parent_id" in params, "level" in params, by_text, "hierarchy" in params), params
+    return (roots_only, "parent_id" in params, "level" in params, by_text, "hierarchy" in params, "hidden" in params), params
 
 
 def _filtered(query: Any, shape: Shape, values: dict[str, Any] | None = None) -> Any:
     """The filters of `shape` on `query`: on bound parameters, or on `values` when given."""
-    roots_only, by_parent, by_level, by_text, by_hierarchy = shape
+    roots_only, by_parent, by_level, by_text, by_hierarchy, by_visibility = shape
     value = bindparam if values is None else lambda name: literal(values[name])
+    if by_visibility:
+        query = query.where(_VISIBLE if values is None else Artifact.root_id.not_in(values["hidden"]))
     if by_hierarchy:
         query = query.where(Artifact.hierarchy == value("hierarchy"))
     if roots_only and by_hierarchy:
@@ -305,7 +315,7 @@ def _count_statement(shape: Shape) -> Any:
     return select(func.count()).select_from(_filtered(select(Artifact.id), shape).subquery())
 
 
-_CHILDREN_OF = select(Artifact.level, Artifact.hierarchy, _CHILD_COUNT).where(Artifact.id == bindparam("artifact_id"))
+_CHILDREN_OF = select(Artifact.level, Artifact.hierarchy, Artifact.root_id, _CHILD_COUNT).where(Artifact.id == bindparam("artifact_id"))
 
 
 def _by_id(row: Row[Any]) -> str:
@@ -319,6 +329,16 @@ class ArtifactRepository:
         self.session = session
         # Policy.max_item_data_bytes (the manager sets it): the cap on `data` in listings.
         self.max_item_data_bytes = max_item_data_bytes
+        # The roots of the trees the caller may not read (the manager sets them from its
+        # TreeAccess): lists, totals, search and single reads leave those trees out.
+        self.hidden_roots: frozenset[str] = frozenset()
+
+    @property
+    def _hidden(self) -> dict[str, list[str]]:
+        return {"hidden": sorted(self.hidden_roots)}
+
+    def _visible(self, query: Any) -> Any:
+        return query.where(Artifact.root_id.not_in(sorted(self.hidden_roots))) if self.hidden_roots else query
 
     @property
     def _cap(self) -> dict[str, int]:
@@ -338,6 +358,8 @@ class ArtifactRepository:
 
     def get_row(self, artifact_id: str) -> Row[Any] | None:
         """The artifact as a plain row: cheaper than an ORM object for read-only use."""
+        if self.hidden_roots:
+            return self.session.connection().execute(_VISIBLE_ROW_BY_ID, {"artifact_id": artifact_id, **self._hidden}).first()
         return self.session.connection().execute(_ROW_BY_ID, {"artifact_id": artifact_id}).first()
 
     def level_of(self, artifact_id: str) -> int | None:
@@ -354,6 +376,10 @@ class ArtifactRepository:
 
     def exists(self, artifact_id: str) -> bool:
         return self.session.scalar(select(literal(1)).where(Artifact.id == artifact_id)) is not None
+
+    def hides(self, root_id: str | None) -> bool:
+        """True when the tree of `root_id` is one the caller may not read."""
+        return root_id is not None and root_id in self.hidden_roots
 
     def delete(self, artifact: Artifact) -> None:
         self.session.delete(artifact)
@@ -390,6 +416,8 @@ class ArtifactRepository:
 
     def count_at_level(self, level: int, hierarchy: str | None = None) -> int:
         statement = _COUNTS[hierarchy is not None, True]
+        if self.hidden_roots:
+            return self.total(level=level, hierarchy=hierarchy)
         return self.session.connection().scalar(statement, {"level": level, "hierarchy": hierarchy}) or 0
 
     def total(
@@ -403,14 +431,15 @@ class ArtifactRepository:
     ) -> int:
         """How many artifacts match the filters: from the maintained counts, except with a
         `text` filter, which scans (full-text search would index it)."""
-        if text:
-            shape, params = _listing(parent_id, roots_only, level, text, hierarchy)
+        if text or (self.hidden_roots and parent_id is None):
+            # The kept counts cover every tree: with some hidden, the visible ones are counted.
+            shape, params = _listing(parent_id, roots_only, level, text, hierarchy, self.hidden_roots)
             return self.session.connection().scalar(_count_statement(shape), params) or 0
         if roots_only:  # roots are exactly the artifacts at level 0
             return self.count_at_level(0, hierarchy) if level in (None, 0) else 0
         if parent_id is not None:
             row = self.session.connection().execute(_CHILDREN_OF, {"artifact_id": parent_id}).first()
-            if row is None or (level is not None and level != row.level + 1):
+            if row is None or self.hides(row.root_id) or (level is not None and level != row.level + 1):
                 return 0
             if hierarchy is not None and hierarchy != row.hierarchy:
                 return 0  # children are in their parent's hierarchy
@@ -436,7 +465,7 @@ class ArtifactRepository:
         descending = newest_first
         if total - end < offset:
             descending, offset, limit = not descending, total - end, end - offset
-        shape, params = _listing(**filters)
+        shape, params = _listing(**filters, hidden=self.hidden_roots)
         connection = self.session.connection()
         rows = connection.execute(
             _page_statement(shape, descending, connection.dialect.name), {**params, "offset": offset, "limit": limit, **self._cap}
@@ -448,7 +477,7 @@ class ArtifactRepository:
     ) -> list[Row[Any]]:
         """The next `limit` artifacts (rows as page()'s) beyond `after_id` in the listing's order (keyset
         pagination): an index range from that id, however deep into the listing."""
-        shape, params = _listing(**filters)
+        shape, params = _listing(**filters, hidden=self.hidden_roots)
         connection = self.session.connection()
         statement = _after_statement(shape, newest_first, connection.dialect.name)
         return list(connection.execute(statement, {**params, "after": after_id, "limit": limit, **self._cap}))
@@ -465,7 +494,7 @@ class ArtifactRepository:
         hierarchy: str | None = None,
     ) -> list[Any]:
         """The listing's own filters as WHERE terms, to combine with a compiled filter."""
-        shape, params = _listing(parent_id, roots_only, level, text, hierarchy)
+        shape, params = _listing(parent_id, roots_only, level, text, hierarchy, self.hidden_roots)
         clause = _filtered(select(Artifact.id), shape, params).whereclause
         return [] if clause is None else [clause]
 
@@ -499,7 +528,7 @@ class ArtifactRepository:
     def rows_by_ids(self, ids: Sequence[str]) -> list[Row[Any]]:
         """The rows (as page()'s) of the given ids that exist, in no particular order."""
         connection = self.session.connection()
-        statement = _list_columns(connection.dialect.name).where(Artifact.id.in_(list(ids)))
+        statement = self._visible(_list_columns(connection.dialect.name).where(Artifact.id.in_(list(ids))))
         return list(connection.execute(statement, self._cap))
 
     def all(self) -> list[Artifact]:
@@ -507,7 +536,10 @@ class ArtifactRepository:
 
     def count_by_hierarchy_level(self) -> dict[tuple[str, int], int]:
         """{(hierarchy, level): how many artifacts are at it}, for those that have any: the
-        maintained counts (a handful of rows), not a scan."""
+        maintained counts (a handful of rows), not a scan (unless some trees are hidden)."""
+        if self.hidden_roots:
+            scan = self._visible(select(Artifact.hierarchy, Artifact.level, func.count()).group_by(Artifact.hierarchy, Artifact.level))
+            return {(hierarchy, level): n for hierarchy, level, n in sorted(self.session.execute(scan)) if n}
         stored = select(ArtifactCount.hierarchy, ArtifactCount.level, ArtifactCount.artifacts)
         counts = {(hierarchy, level): n for hierarchy, level, n in self.session.execute(stored)}
         pending = (
@@ -528,6 +560,11 @@ class ArtifactRepository:
 
     def count(self, hierarchy: str | None = None) -> int:
         """All artifacts (of one hierarchy): the sum of a handful of maintained counts."""
+        if self.hidden_roots:
+            query = self._visible(select(func.count()).select_from(Artifact))
+            if hierarchy is not None:
+                query = query.where(Artifact.hierarchy == hierarchy)
+            return self.session.scalar(query) or 0
         return self.session.connection().scalar(_COUNTS[hierarchy is not None, False], {"hierarchy": hierarchy}) or 0
 
     # Trees -------------------------------------------------------------------------

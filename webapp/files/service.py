@@ -139,7 +139,7 @@ class FileService:
         """
         key = normalize_id(artifact_id)
         check_name(name)
-        self.artifacts.get(key)  # a 404 before a possibly large body is read
+        self.artifacts.require_writable(key)  # a 404 (or 403) before a possibly large body is read
         staged = self.stage(body, digest)
         try:
             return self.attach(key, name, staged, media_type)
@@ -165,7 +165,7 @@ class FileService:
         if not self.work.writing_now:
             self.blobs.put(staged)  # before taking the write lock: an S3 upload may take minutes
         with self.work.writing():
-            self.artifacts.get(artifact_id)  # still there: deletes hold the exclusive lock
+            self.artifacts.require_writable(artifact_id)  # still there: deletes hold the exclusive lock
             if not self.blobs.exists(staged.sha256):
                 # gc-blobs took it meanwhile (it was unused and old); it cannot now, as it
                 # runs under the exclusive lock and this row will use it.
@@ -186,6 +186,7 @@ class FileService:
         key = normalize_id(artifact_id)
         check_name(name)
         with self.work.writing():
+            self.artifacts.require_writable(key)
             self.repo.remove(self._require(key, name))
 
     # Reads ----------------------------------------------------------------------------
@@ -203,6 +204,7 @@ class FileService:
         """Raises InvalidULIDError, FileNameError, ArtifactNotFoundError, ArtifactFileNotFoundError."""
         key = normalize_id(artifact_id)
         check_name(name)
+        self.artifacts.require_visible(key)
         return FileOut.model_validate(self._require(key, name))
 
     def read(self, file: FileOut, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
