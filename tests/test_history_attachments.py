@@ -290,3 +290,47 @@ def test_the_history_page_and_diff_page_name_the_file_changes(client: Any) -> No
     assert "added file model.bin" in page and "replaced file model.bin" in page and "removed file model.bin" in page
     diff = client.get(f"/artifacts/{key}/diff", query_string={"from": 1, "to": 3}).get_data(as_text=True)
     assert 'id="files-diff-heading"' in diff and "model.bin" in diff and "added" in diff
+
+
+def test_migration_0011_lists_the_files_each_earlier_revision_had(app_config: dict[str, Any]) -> None:
+    """Revisions made before 0011 list the files stored by their time; the newest lists all;
+    and the tables lose their cascading key."""
+    from flask_migrate import upgrade
+    from sqlalchemy import inspect
+
+    from webapp import create_app
+    from webapp.artifacts.models import Base
+    from webapp.database import MIGRATIONS
+    from webapp.extensions import db
+
+    tables = Base.metadata.tables
+    key = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+    moments = [datetime(2026, 1, day, tzinfo=UTC) for day in range(1, 6)]
+    app = create_app({**app_config, "AUTO_MIGRATE": False})
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS), revision="0009")
+        connection = db.session.connection()
+        connection.execute(tables["artifacts"].insert(), {
+            "id": key, "level": 0, "hierarchy": "ml_pipeline", "root_id": key, "data": {}, "revision": 3,
+            "created_at": moments[0], "updated_at": moments[4],
+        })
+        connection.execute(tables["artifact_revisions"].insert(), [
+            {"artifact_id": key, "revision": number, "action": "created" if number == 1 else "updated", "data": {},
+             "level": 0, "hierarchy": "ml_pipeline", "at": at, "created_at": moments[0]}
+            for number, at in ((1, moments[1]), (2, moments[3]), (3, moments[3]))
+        ])
+        connection.execute(tables["artifact_files"].insert(), [
+            {"artifact_id": key, "name": name, "sha256": digit * 64, "size": 1, "media_type": "text/plain", "created_at": at}
+            for name, digit, at in (("early.txt", "a", moments[0]), ("middle.txt", "b", moments[2]), ("late.txt", "c", moments[4]))
+        ])
+        db.session.commit()
+        upgrade(directory=str(MIGRATIONS))
+        manifests = db.session.execute(
+            select(ArtifactRevisionFile.revision, ArtifactRevisionFile.name).order_by(ArtifactRevisionFile.revision, ArtifactRevisionFile.name)
+        ).all()
+        assert [tuple(row) for row in manifests] == [
+            (1, "early.txt"), (2, "early.txt"), (2, "middle.txt"), (3, "early.txt"), (3, "late.txt"), (3, "middle.txt"),
+        ]
+        assert inspect(db.engine).get_foreign_keys("artifact_frames") == []
+        db.session.remove()
+        db.engine.dispose()
