@@ -334,3 +334,28 @@ def test_migration_0011_lists_the_files_each_earlier_revision_had(app_config: di
         assert inspect(db.engine).get_foreign_keys("artifact_frames") == []
         db.session.remove()
         db.engine.dispose()
+
+
+def test_delete_all_then_restore_brings_the_files_back(client: Any, store: Store) -> None:
+    key = new_artifact(client)
+    put(client, key, "a.bin", b"everything goes")
+    assert store.artifacts.delete_all() == 1
+    assert client.post(api(key, "/$restore")).status_code == 200
+    assert client.get(api(key, "/files/a.bin")).data == b"everything goes"
+
+
+def test_prune_cli_forgets_artifacts_deleted_before_the_cutoff(client: Any, runner: Any, store: Store) -> None:
+    from webapp.artifacts.models import ArtifactRevision
+
+    key = upload_csv(client)["id"]
+    assert client.delete(api(key)).status_code == 204
+    with store.writing():  # deleted long ago, as far as retention can tell
+        store.session.execute(ArtifactRevision.__table__.update().values(at=datetime(2020, 1, 1, tzinfo=UTC)))
+    dry = runner.invoke(args=["prune", "--older-than", "30d", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "Would forget 1 artifact deleted before" in dry.output
+    assert client.get(api(key, "/$history")).status_code == 200  # a dry run forgets nothing
+    done = runner.invoke(args=["prune", "--older-than", "30d"])
+    assert done.exit_code == 0 and "Forgot 1 artifact deleted before" in done.output
+    assert client.get(api(key, "/$history")).status_code == 404
+    assert count(store, ArtifactFrame) == 0
