@@ -4,7 +4,6 @@ browsers, listing, downloads with ETag, Range and If-None-Match, HEAD and DELETE
 from __future__ import annotations
 
 from flask import Blueprint, Response, request, url_for
-from pydantic import BaseModel
 from werkzeug.datastructures import ContentRange
 from werkzeug.exceptions import BadRequest, LengthRequired, UnsupportedMediaType
 from werkzeug.routing import PathConverter
