@@ -359,3 +359,16 @@ def test_prune_cli_forgets_artifacts_deleted_before_the_cutoff(client: Any, runn
     assert done.exit_code == 0 and "Forgot 1 artifact deleted before" in done.output
     assert client.get(api(key, "/$history")).status_code == 404
     assert count(store, ArtifactFrame) == 0
+
+
+def test_a_revert_to_files_whose_bytes_are_gone_is_refused_and_changes_nothing(client: Any, store: Store) -> None:
+    key = new_artifact(client)
+    put(client, key, "model.bin", b"old weights")
+    put(client, key, "model.bin", b"new weights")
+    store.files.blobs.path(sha256(b"old weights")).unlink()  # type: ignore[attr-defined]  # lost, say
+    refused = client.post(api(key, "/$revert"), json={"revision": 2})
+    assert refused.status_code == 409 and refused.content_type == "application/problem+json"
+    problem = refused.get_json()
+    assert problem["type"].endswith("file-content-gone") and problem["sha256"] == sha256(b"old weights")
+    assert client.get(api(key)).get_json()["revision"] == 3
+    assert client.get(api(key, "/files/model.bin")).data == b"new weights"

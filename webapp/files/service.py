@@ -31,6 +31,7 @@ from .errors import (
     BadDigestError,
     BlobMissingError,
     DigestMismatchError,
+    FileContentGoneError,
     FileImportError,
 )
 from .models import ArtifactFile
@@ -260,9 +261,14 @@ class FileService(Attachments):
         self.repo.record(ids)
 
     def reinstate(self, artifact_id: str, revision: int) -> bool:
+        """Raises FileContentGoneError for a listed file whose blob is not here."""
         wanted = self.repo.manifest(artifact_id, revision)
-        if _contents(wanted) == _contents(self.repo.of_artifact(artifact_id)):
+        current = _contents(self.repo.of_artifact(artifact_id))
+        if _contents(wanted) == current:
             return False
+        for row in wanted:
+            if current.get(row.name) != (row.sha256, row.size, row.media_type) and not self.blobs.exists(row.sha256):
+                raise FileContentGoneError(artifact_id, row.name, row.sha256)
         self.repo.replace_files(artifact_id, wanted)  # references only: blobs are kept by SHA-256
         return True
 
