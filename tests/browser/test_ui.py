@@ -113,13 +113,13 @@ def test_create_expand_collapse_edit_and_delete(page, watch, live_server, databa
     # Deleting a parent is refused with an explanation and nothing to click that destroys.
     page.goto(root_url)
     page.screenshot(path=screenshots / f"artifact-{backend(database_url)}.png", full_page=True)
-    page.get_by_role("link", name="Delete").click()
+    page.get_by_role("link", name="Delete", exact=True).click()
     expect(page.locator(".alert-warning")).to_contain_text("cannot be deleted: it has 1 child")
     expect(page.get_by_role("button", name="Delete permanently")).to_have_count(0)
 
     # Deleting a leaf, after confirming, returns to its parent.
     page.goto(grandchild_url)
-    page.get_by_role("link", name="Delete").click()
+    page.get_by_role("link", name="Delete", exact=True).click()
     page.get_by_role("button", name="Delete permanently").click()
     expect(page.locator(".flash-success")).to_contain_text("Deleted predictions")
     assert page.url == child_url
