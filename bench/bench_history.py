@@ -7,9 +7,9 @@
 Measures, in one process, sequentially (no HTTP server; reads go through the Flask test
 client, so they include routing, the view and the JSON encoding):
 
-- update throughput (data updates through ArtifactManager.update, each its own transaction)
-  with history, against the same loop run by the code of `main` without it (`git archive
-  main` unpacked into a temp dir and run with the same Python, so only the code differs);
+- update throughput (data updates through the Store's ArtifactManager.update, each its own
+  transaction) with history, against the same loop, same code, with the two history writes
+  of each update switched off (the revision row and its file manifest): what history costs;
 - the $history API page and the HTML history page of an artifact with 1,000 revisions;
 - an as-of $tree of a 10,001-node tree (1 + 10 + 10 × 999), through the API;
 - storage per revision (the revisions table's growth over the updates);
@@ -21,6 +21,7 @@ Prints a Markdown table; a script, not a test (numbers go to docs/history.md).
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import statistics
 import subprocess
@@ -34,15 +35,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 UPDATES = 2_000
+ROUNDS = 5
 ARTIFACTS = 100
 
-# Run by both codes (this branch's and main's): N updates over a few artifacts, in turn.
+# N updates over a few artifacts, in turn; "off": without the writes history adds.
 UPDATE_LOOP = r"""
 import sys, time
-from webapp.artifacts import ArtifactIn, ArtifactManager, ArtifactRepository, ArtifactUpdate, open_session
-url, updates, artifacts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-manager = ArtifactManager(ArtifactRepository(open_session(url)))
+from webapp.artifacts import ArtifactIn, ArtifactUpdate
+from webapp.store import open_store
+url, updates, artifacts, history = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+manager = open_store(url).artifacts
 manager.delete_all()
+if history == "off":  # the revision row and the file manifest of each change, not written
+    manager.revisions.add = lambda rows: None
+    manager.attachments.clear()
 ids = [manager.create(ArtifactIn(data={"name": f"a{n}", "metrics": {"rmse": 0.5}})).id for n in range(artifacts)]
 started = time.perf_counter()
 for n in range(updates):
@@ -56,6 +62,7 @@ def fresh_url(base: str | None, directory: Path, name: str) -> str:
         return f"sqlite:///{directory / name}.sqlite"
     from sqlalchemy import create_engine, text
 
+    import webapp.store  # noqa: F401 - every feature's tables join Base.metadata, so all are dropped
     from webapp.artifacts import Base
 
     engine = create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
@@ -66,25 +73,14 @@ def fresh_url(base: str | None, directory: Path, name: str) -> str:
     return base
 
 
-def update_rate(code: Path, url: str) -> float:
-    """Updates per second, best of three runs, of `code`'s manager (its own process)."""
-    environment = {**os.environ, "PYTHONPATH": str(code)}
-    rates = []
-    for _ in range(3):
-        out = subprocess.run(
-            [sys.executable, "-c", UPDATE_LOOP, url, str(UPDATES), str(ARTIFACTS)],
-            env=environment, cwd=code, capture_output=True, text=True, check=True,
-        )
-        rates.append(float(out.stdout.strip().splitlines()[-1]))
-    return max(rates)
-
-
-def main_code(directory: Path) -> Path:
-    target = directory / "main"
-    target.mkdir()
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "main"], capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
-    return target
+def update_rate(url: str, history: str) -> float:
+    """Updates per second of one run, in its own process, on a fresh database."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", UPDATE_LOOP, url, str(UPDATES), str(ARTIFACTS), history],
+        env=environment, cwd=ROOT, capture_output=True, text=True, check=True,
+    )
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def median_ms(call, repeat: int) -> float:
@@ -96,19 +92,19 @@ def median_ms(call, repeat: int) -> float:
     return statistics.median(times)
 
 
-def revisions_bytes(url: str) -> tuple[int, int]:
-    """(revisions, bytes the table and its indexes take) of the database at `url`."""
+def revisions_bytes(url: str, table: str = "artifact_revisions") -> tuple[int, int]:
+    """(rows, bytes the table and its indexes take) of `table` in the database at `url`."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.connect() as connection:
-        count = connection.scalar(text("SELECT count(*) FROM artifact_revisions"))
+        count = connection.scalar(text(f"SELECT count(*) FROM {table}"))
         if engine.dialect.name == "postgresql":
-            size = connection.scalar(text("SELECT pg_total_relation_size('artifact_revisions')"))
+            size = connection.scalar(text(f"SELECT pg_total_relation_size('{table}')"))
         else:
             size = connection.scalar(text(
-                "SELECT sum(pgsize) FROM dbstat WHERE name = 'artifact_revisions' OR name LIKE 'ix_artifact_revisions%'"
-                " OR name = 'sqlite_autoindex_artifact_revisions_1'"
+                f"SELECT sum(pgsize) FROM dbstat WHERE name = '{table}' OR name LIKE 'ix_{table}%'"
+                f" OR name = 'sqlite_autoindex_{table}_1'"
             ))
     engine.dispose()
     return count, size
@@ -123,13 +119,18 @@ def main() -> None:
         directory = Path(temp)
         database = "PostgreSQL" if args.database_url else "SQLite"
 
-        # 1. Update throughput, with history (this code) and without (main's).
-        url = fresh_url(args.database_url, directory, "updates")
-        with_history = update_rate(ROOT, url)
-        count, size = revisions_bytes(url)
-        baseline = update_rate(main_code(directory), fresh_url(args.database_url, directory, "baseline"))
-        rows.append((f"updates/s without history (main), {UPDATES:,} updates", f"{baseline:,.0f}"))
-        rows.append((f"updates/s with history", f"{with_history:,.0f} ({with_history / baseline:.0%} of main)"))
+        # 1. Update throughput, with history and without: the best of ROUNDS runs each, in
+        # turn, so that a neighbour's load falls on both alike.
+        rates: dict[str, list[float]] = {"off": [], "on": []}
+        for number in range(ROUNDS):
+            for history in rates:
+                url = fresh_url(args.database_url, directory, f"updates-{history}-{number}")
+                rates[history].append(update_rate(url, history))
+                if history == "on" and number == 0:
+                    count, size = revisions_bytes(url)
+        baseline, with_history = max(rates["off"]), max(rates["on"])
+        rows.append((f"updates/s without history (its writes off), {UPDATES:,} updates", f"{baseline:,.0f}"))
+        rows.append(("updates/s with history", f"{with_history:,.0f} ({with_history / baseline:.0%} of without)"))
         rows.append(("storage per revision (table + indexes)", f"{size / count:,.0f} B ({count:,} revisions)"))
 
         # 2. Reads, through the Flask test client.
@@ -140,12 +141,15 @@ def main() -> None:
 
         url = fresh_url(args.database_url, directory, "reads")
         app = create_app({"TESTING": True, "SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": url, "AUTO_MIGRATE": False,
+                          "BLOB_STORE_URL": (directory / "blobs").as_uri(),
                           "AUTH_ANONYMOUS": "write"})
         with app.app_context():
             db.create_all()
             manager = get_store().artifacts
             busy = manager.create(ArtifactIn(data={"name": "busy", "value": 0}))
-            for n in range(1, 1_000):
+            for name in ("model.bin", "metrics.json", "README.md"):  # revisions 2-4; every later one lists them
+                get_store().files.put(busy.id, name, io.BytesIO(name.encode() * 100))
+            for n in range(4, 1_000):
                 manager.update(busy.id, ArtifactUpdate(data={"name": "busy", "value": n, "note": f"step {n}"}))
             started = time.perf_counter()
             root = manager.create(ArtifactIn(data={"name": "bench root"}))
@@ -158,10 +162,13 @@ def main() -> None:
             as_of = datetime.now(UTC).isoformat()
             manager.update(root.id, ArtifactUpdate(data={"name": "bench root, renamed"}))
             db.session.remove()
+        manifests, manifest_size = revisions_bytes(url, "artifact_revision_files")
+        rows.append(("storage per file a revision lists (artifact_revision_files + index)",
+                     f"{manifest_size / manifests:,.0f} B ({manifests:,} rows)"))
         client = app.test_client()
         api_history = f"/api/v1/artifacts/{busy.id}/$history"
         assert client.get(api_history).get_json()["total"] == 1_000
-        rows.append(("GET $history (page of 50) of an artifact with 1,000 revisions",
+        rows.append(("GET $history (page of 50) of an artifact with 1,000 revisions, 3 files each",
                      f"{median_ms(lambda: client.get(api_history), 50):.1f} ms"))
         rows.append(("GET /artifacts/{id}/history (HTML, 50 rows with summaries), 1,000 revisions",
                      f"{median_ms(lambda: client.get(f'/artifacts/{busy.id}/history'), 30):.1f} ms"))

@@ -173,7 +173,7 @@ def test_migration_0004_records_the_provenance_that_still_matches_the_stored_fil
 def test_a_database_made_by_create_all_is_upgraded_without_adding_a_column_twice(app):
     upgrade_schema(app)  # conftest's create_all() made artifact_counts: stamped 0005, nothing runs twice
     with app.app_context():
-        assert schema_revision() == ScriptDirectory(str(MIGRATIONS)).get_current_head() == "0010"
+        assert schema_revision() == ScriptDirectory(str(MIGRATIONS)).get_current_head() == "0011"
         db.engine.dispose()
 
 

@@ -57,12 +57,20 @@ def held(store: Store) -> set[str]:
     return {blob.sha256 for blob in store.files.blobs.list()}
 
 
+def thin_all_history(store: Store) -> None:
+    """Retention keeps only each artifact's newest revision: older file lists go."""
+    ops.thin_history(store, timedelta(0), now=LATER)
+
+
 def test_gc_never_removes_a_blob_in_use(client: Any, store: Store) -> None:
     first, second = new_artifact(client), new_artifact(client)
     put(client, first, "a.bin", DATA)
     put(client, second, "b.bin", DATA)
     put(client, first, "other.bin", b"only here")
     assert client.delete(f"/api/v1/artifacts/{first}").status_code == 204
+    # The deleted artifact's revisions still name its blobs: a restore needs them.
+    assert integrity.collect_garbage(store, now=LATER).deleted == []
+    assert store.artifacts.forget_deleted(LATER) == 1  # retention (prune): its history goes for good
 
     dry = integrity.collect_garbage(store, dry_run=True, now=LATER)
     assert dry.deleted == [(sha256(b"only here"), len(b"only here"))]
@@ -74,14 +82,29 @@ def test_gc_never_removes_a_blob_in_use(client: Any, store: Store) -> None:
     assert client.get(f"/api/v1/artifacts/{second}/files/b.bin").data == DATA
 
     client.delete(f"/api/v1/artifacts/{second}/files/b.bin")
+    assert integrity.collect_garbage(store, now=LATER).deleted == []  # an older revision lists it
+    thin_all_history(store)
     assert integrity.collect_garbage(store, now=LATER).deleted == [(sha256(DATA), len(DATA))]
     assert held(store) == set()
+
+
+def test_gc_keeps_the_blobs_of_old_revisions_and_revert_brings_them_back(client: Any, store: Store) -> None:
+    artifact = new_artifact(client)
+    put(client, artifact, "model.bin", DATA)
+    put(client, artifact, "model.bin", b"retrained")  # replaced: revision 3
+    client.delete(f"/api/v1/artifacts/{artifact}/files/model.bin")  # revision 4
+    assert integrity.collect_garbage(store, now=LATER).deleted == []
+    assert held(store) == {sha256(DATA), sha256(b"retrained")}
+    reverted = client.post(f"/api/v1/artifacts/{artifact}/$revert", json={"revision": 2})
+    assert reverted.status_code == 200 and reverted.get_json()["revision"] == 5
+    assert client.get(f"/api/v1/artifacts/{artifact}/files/model.bin").data == DATA
 
 
 def test_gc_leaves_young_unused_blobs(client: Any, store: Store) -> None:
     artifact = new_artifact(client)
     put(client, artifact, "a.bin", DATA)
     client.delete(f"/api/v1/artifacts/{artifact}/files/a.bin")
+    thin_all_history(store)
     result = integrity.collect_garbage(store)  # now: within BLOB_GC_GRACE (an hour)
     assert result.deleted == [] and result.recent == 1
     assert held(store) == {sha256(DATA)}
@@ -92,16 +115,18 @@ def test_upload_after_gc_took_its_blob_puts_it_back(client: Any, store: Store) -
     artifact = new_artifact(client)
     put(client, artifact, "a.bin", DATA)
     client.delete(f"/api/v1/artifacts/{artifact}/files/a.bin")
+    thin_all_history(store)
     integrity.collect_garbage(store, now=LATER)
     put(client, artifact, "again.bin", DATA)
     assert client.get(f"/api/v1/artifacts/{artifact}/files/again.bin").data == DATA
 
 
 @pytest.mark.app_config(BLOB_GC_GRACE=0)
-def test_gc_cli(client: Any, runner: Any) -> None:
+def test_gc_cli(client: Any, runner: Any, store: Store) -> None:
     artifact = new_artifact(client)
     put(client, artifact, "a.bin", DATA)
     client.delete(f"/api/v1/artifacts/{artifact}/files/a.bin")
+    thin_all_history(store)
     dry = runner.invoke(args=["gc-blobs", "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert "Would delete 1 unused blob" in dry.output and sha256(DATA) in dry.output and "Dry run" in dry.output
@@ -173,6 +198,7 @@ def test_export_import_carries_files(client: Any, store: Store, tmp_path: Path) 
 
     assert client.delete(f"/api/v1/artifacts/{child}").status_code == 204
     assert client.delete(f"/api/v1/artifacts/{root}").status_code == 204
+    store.artifacts.forget_deleted(LATER)  # gone for good: nothing refers to the blobs
     integrity.collect_garbage(store, now=LATER)
     assert held(store) == set()
 
@@ -180,6 +206,9 @@ def test_export_import_carries_files(client: Any, store: Store, tmp_path: Path) 
     assert result.extras["files"] == 2
     assert client.get(f"/api/v1/artifacts/{child}/files/w.bin").data == DATA
     assert client.get(f"/api/v1/artifacts/{root}/files/notes.txt").data == b"read me"
+    # The history came along, each revision with its files: the upload was revision 2.
+    history = client.get(f"/api/v1/artifacts/{child}/$history").get_json()["items"]
+    assert [(item["revision"], sorted(item["files"])) for item in history] == [(2, ["w.bin"]), (1, [])]
 
 
 def test_large_files_travel_by_digest_only(client: Any, store: Store, tmp_path: Path) -> None:

@@ -281,44 +281,57 @@ def test_a_refused_hierarchy_level_stores_nothing(manager):
 
 def test_artifact_and_companion_rows_commit_together(manager):
     """If the frame row cannot be stored, the artifact is not stored either."""
-    orphan = ArtifactFrame(
-        artifact_id="01ARZ3NDEKTSV4RRFFQ69G5FAV",  # no such artifact: the foreign key refuses it
-        source_sha256="0" * 64, row_count=0, column_count=0, dtypes={}, size_bytes=0, content=b"",
-    )  # fmt: skip
     with pytest.raises(IntegrityError), manager.work.writing():
-        manager.create(ArtifactIn(data={"name": "x"}))
-        FrameRepository(manager.session).add(orphan)
+        artifact = manager.create(ArtifactIn(data={"name": "x"}))
+        broken = ArtifactFrame(
+            artifact_id=str(artifact.id), source_sha256="0" * 64,
+            row_count=None, column_count=0, dtypes={}, size_bytes=0, content=b"",  # NOT NULL refuses it
+        )  # fmt: skip
+        FrameRepository(manager.session).add(broken)
     assert manager.count() == 0
 
 
 # Deleting --------------------------------------------------------------------------------------
 
 
-def test_deleting_an_artifact_deletes_its_frame(service, manager, make_artifact):
+def test_a_deleted_table_keeps_its_rows_until_retention_removes_them(service, manager, make_artifact):
     root = make_artifact(name="experiment")
     leaf = upload(service, sample_csv(), parent_id=root.id)
     other = upload(service, sample_csv())
+    rows = service.load_dataframe(other.id)
     assert frame_count(manager.session) == 2
 
-    manager.delete(other.id)
+    manager.delete(other.id)  # the history keeps it: a restore brings the table back
+    assert frame_count(manager.session) == 2
+    with pytest.raises(ArtifactNotFoundError):
+        service.require_frame(other.id)
+    manager.restore(other.id)
+    pd.testing.assert_frame_equal(service.load_dataframe(other.id), rows)
+
+    manager.delete_subtree(root.id, keep_history=False)  # retention: history and table go
     assert frame_count(manager.session) == 1
-    manager.delete_subtree(root.id)  # bulk delete of a subtree: the database cascades
-    assert frame_count(manager.session) == 0
     with pytest.raises(ArtifactNotFoundError):
         service.require_frame(leaf.id)
 
 
-def test_migrations_create_the_frame_table_with_a_cascading_key(app_config):
+def test_an_id_taken_anew_does_not_inherit_the_deleted_artifacts_table(service, manager):
+    table = upload(service, sample_csv())
+    manager.delete(table.id)
+    again = manager.create(ArtifactIn(id=table.id, data={"name": "plain"}))
+    assert again.revision == 3 and frame_count(manager.session) == 0
+    with pytest.raises(FrameNotFoundError):
+        service.require_frame(again.id)
+
+
+def test_migrations_keep_the_frame_table_without_a_cascading_key(app_config):
     app = create_app({**app_config, "AUTO_MIGRATE": False})
     upgrade_schema(app)
     with app.app_context():
-        (key,) = inspect(db.engine).get_foreign_keys("artifact_frames")
-        assert key["referred_table"] == "artifacts" and key["constrained_columns"] == ["artifact_id"]
-        assert key["options"].get("ondelete") == "CASCADE"
+        assert inspect(db.engine).get_foreign_keys("artifact_frames") == []  # dropped by 0011
         manager = ArtifactManager(ArtifactRepository(db.session()))
         artifact = upload(frame_service(manager), sample_csv())
         manager.delete(artifact.id)
-        assert frame_count(db.session) == 0
+        assert frame_count(db.session) == 1
         db.session.remove()
         db.engine.dispose()
 

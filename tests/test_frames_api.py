@@ -194,10 +194,13 @@ def test_artifacts_without_a_table_are_404(client, make_artifact, suffix):
     assert_problem(client.get(f"{API}/not-a-ulid/{suffix}"), 400, "invalid-ulid")
 
 
-def test_deleting_the_artifact_removes_its_table(app, client, uploaded):
+def test_deleting_the_artifact_hides_its_table_until_restored(app, client, uploaded):
+    rows = client.get(f"{API}/{uploaded['id']}/frame/rows").get_json()
     assert client.delete(f"{API}/{uploaded['id']}").status_code == 204
     assert_problem(client.get(f"{API}/{uploaded['id']}/frame"), 404, "not-found")
-    assert stored(app) == (0, 0)
+    assert stored(app) == (0, 1)  # kept with its history (retention removes it: test_history_attachments)
+    assert client.post(f"{API}/{uploaded['id']}/$restore").status_code == 200
+    assert client.get(f"{API}/{uploaded['id']}/frame/rows").get_json() == rows
 
 
 # Pages of rows --------------------------------------------------------------------------------

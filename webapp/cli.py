@@ -207,10 +207,13 @@ def register_ops_commands(app: Flask) -> None:
         result = ops.prune(get_store(), ages["--older-than"], level=level, dry_run=dry_run)
         cutoff = result.cutoff.strftime("%Y-%m-%d %H:%M UTC")
         scope = f" at level {level}" if level is not None else ""
+        verb = "Would delete" if dry_run else "Deleted"
+        if result.forgotten:
+            click.echo(f"{'Would forget' if dry_run else 'Forgot'} {plural(result.forgotten, 'artifact')} deleted "
+                       f"before {cutoff}, for good: history, file lists and tables.")
         if not result.subtrees:
             click.echo(f"Nothing to prune: no subtree{scope} is entirely older than {cutoff}.")
             return
-        verb = "Would delete" if dry_run else "Deleted"
         subtrees, artifacts = plural(len(result.subtrees), "subtree"), plural(result.artifacts, "artifact")
         click.echo(f"{verb} {subtrees}{scope} ({artifacts}) created before {cutoff}:")
         for subtree in result.subtrees:

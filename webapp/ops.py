@@ -492,6 +492,7 @@ class PruneResult:
     cutoff: datetime
     subtrees: list[PrunedSubtree]
     dry_run: bool
+    forgotten: int = 0  # artifacts deleted before the cutoff, whose history (and table) went for good
 
     @property
     def artifacts(self) -> int:
@@ -512,7 +513,9 @@ def prune(
     is ever removed and no child is orphaned. With `level`, only subtrees rooted at that
     level go; without, the largest such subtrees. Candidates are chosen and deleted
     (ArtifactManager.delete_subtree) inside one exclusive write transaction, so a child created
-    meanwhile cannot slip in between; `dry_run` rolls that transaction back.
+    meanwhile cannot slip in between; `dry_run` rolls that transaction back. Without
+    `level`, artifacts deleted before the cutoff (and not restored) are forgotten too: their
+    history, files' manifests and table go for good (until then a restore brings them back).
     """
     cutoff = (now or datetime.now(UTC)) - older_than
     result = PruneResult(cutoff, [], dry_run)
@@ -521,6 +524,8 @@ def prune(
             size = store.artifacts.delete_subtree(root_id, keep_history=False)  # retention: history goes too
             label = store.policy.hierarchies.label_for(root_hierarchy, root_level)
             result.subtrees.append(PrunedSubtree(root_id, root_level, label, created_at, size))
+        if level is None:
+            result.forgotten = store.artifacts.forget_deleted(cutoff)
     return result
 
 
@@ -554,5 +559,5 @@ def thin_history(store: Store, older_than: timedelta, *, dry_run: bool = False, 
     As-of reads before the cutoff then see the oldest kept revision or nothing."""
     cutoff = (now or datetime.now(UTC)) - older_than
     with store.writing(commit=not dry_run):
-        removed = store.artifacts.revisions.thin(cutoff)
+        removed = store.artifacts.thin_revisions(cutoff)
     return ThinResult(cutoff, removed, dry_run)

@@ -50,7 +50,8 @@ class Store:
         self.artifacts = ArtifactManager(ArtifactRepository(session), policy=policy, actor=actor, access=access)
         self.files = FileService(FileRepository(session), self.artifacts, blobs or open_blob_store(None))
         self.frames = FrameService(FrameRepository(session), self.artifacts, frame_cache, files=self.files)
-        self.history = HistoryService(self.artifacts)
+        self.artifacts.attachments.extend([self.files, self.frames])  # they follow its history
+        self.history = HistoryService(self.artifacts, files=self.files)
         self.search = SearchService(self.artifacts, policy)
 
     @property

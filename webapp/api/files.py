@@ -9,6 +9,8 @@ from werkzeug.exceptions import LengthRequired, UnsupportedMediaType
 from werkzeug.routing import PathConverter
 
 from webapp.api.openapi import COMMON_ERRORS, Reply, Schema, operation, reply
+from webapp.api.parsing import query
+from webapp.api.schemas import AsOfQuery
 from webapp.api.views import json_response
 from webapp.artifacts.errors import ArtifactValidationError
 from webapp.errors import problem
@@ -158,11 +160,15 @@ def uploaded_file(files: FileService) -> tuple[object, str]:
 
 @bp.get("/artifacts/<artifact:artifact_id>/files")
 @operation(
-    "The artifact's files, by name",
-    responses={200: reply("The files", FileList), **COMMON_ERRORS},
+    "The artifact's files, by name (with as_of: those it had then)",
+    query=AsOfQuery,
+    responses={
+        200: reply("The files", FileList), **COMMON_ERRORS,
+        404: "No such artifact (at as_of: it did not exist then, or was deleted)", 422: "Bad as_of",
+    },
 )
 def list_files(artifact_id: str) -> Response:
-    return json_response(get_store().files.list(artifact_id))
+    return json_response(get_store().files.list(artifact_id, as_of=query(AsOfQuery).as_of))
 
 
 @bp.get(FILE, merge_slashes=False)
@@ -170,6 +176,7 @@ def list_files(artifact_id: str) -> Response:
     "Download a file (HEAD: its headers only)",
     description="ETag is the SHA-256. Raster images (PNG, JPEG, GIF, WebP, as their bytes prove) and plain "
     "text are shown inline; everything else is an attachment. Repr-Digest carries the SHA-256 (RFC 9530).",
+    query=AsOfQuery,
     headers=[RANGE, IF_NONE_MATCH_FILE],
     responses={
         200: Reply("The bytes", content=BYTES),
@@ -178,12 +185,12 @@ def list_files(artifact_id: str) -> Response:
         **COMMON_ERRORS,
         404: NO_FILE,
         416: "The range lies outside the file",
-        422: "The name breaks a rule (named in `errors`)",
+        422: "The name breaks a rule (named in `errors`), or a bad as_of",
     },
 )
 def get_file(artifact_id: str, name: str) -> Response:
     files = get_store().files
-    return file_response(files, files.get(artifact_id, name))
+    return file_response(files, files.get(artifact_id, name, as_of=query(AsOfQuery).as_of))
 
 
 @bp.delete(FILE, merge_slashes=False)

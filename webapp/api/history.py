@@ -57,7 +57,7 @@ class ArtifactsDiffQuery(BaseModel):
 
 
 class RevertRequest(BaseModel):
-    revision: int = Field(..., ge=1, le=MAX_REVISION, description="The revision whose data and parent to go back to")
+    revision: int = Field(..., ge=1, le=MAX_REVISION, description="The revision whose data, parent and files to go back to")
 
 
 NO_HISTORY = "No such artifact, and none ever had this id"
@@ -117,14 +117,15 @@ def artifacts_diff() -> Response:
 
 @bp.post("/artifacts/<artifact:artifact_id>/$revert")
 @operation(
-    "Go back to a revision's data and parent, as a new revision",
+    "Go back to a revision's data, parent and files, as a new revision",
     headers=[IF_MATCH],
     body=RevertRequest,
     responses={
         200: reply("The artifact, at its new revision (or as it was, when nothing changes)", ArtifactOut, etag=True),
         **BODY_ERRORS,
         404: "No such artifact or revision",
-        409: "That revision's parent no longer exists (`parent_id`), or the move would make a cycle",
+        409: "That revision's parent no longer exists (`parent_id`), the move would make a cycle, "
+        "or a file it lists has no bytes in the blob store (`file-content-gone`)",
         **CHANGED,
     },
 )
@@ -140,7 +141,8 @@ def revert_artifact(artifact_id: str) -> Response:
         200: reply("The restored artifact", ArtifactOut, etag=True),
         400: "Malformed ULID",
         404: NO_HISTORY,
-        409: "The artifact is not deleted, or its parent is gone (`parent_id`: restore it first)",
+        409: "The artifact is not deleted, its parent is gone (`parent_id`: restore it first), "
+        "or a file it had has no bytes in the blob store (`file-content-gone`)",
         422: "Its old level is beyond the hierarchy's depth",
     },
 )

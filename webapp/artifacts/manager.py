@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .actor import ANONYMOUS, EVERYTHING, Actor, TreeAccess
+from .attachments import Attachments
 from .errors import (
     ForbiddenError,
     ArtifactChangedError,
@@ -192,6 +193,9 @@ class ArtifactManager:
         self.actor = actor
         self.access = access
         self.work = UnitOfWork(repo.session)
+        # Features keeping rows beside artifacts (files, tables), told of every revision
+        # in its transaction (webapp.artifacts.attachments); the Store registers them.
+        self.attachments: list[Attachments] = []
 
     @property
     def access(self) -> TreeAccess:
@@ -580,6 +584,9 @@ class ArtifactManager:
                 # A chosen id may be that of a deleted artifact: its history goes on.
                 "revision": self.revisions.newest_number(artifact_id) + 1 if artifact_in.id is not None else 1,
             }
+            if values["revision"] > 1:
+                for attachments in self.attachments:
+                    attachments.reborn(artifact_id)
             try:
                 self.repo.insert(values)
             except IntegrityError:  # the same id, raced in by another writer
@@ -600,21 +607,34 @@ class ArtifactManager:
             artifact = self._require(artifact_id, if_match=if_match, for_update=True)
             return self._change(artifact, changes.data, changes.parent_id if changes.moves else artifact.parent_id)
 
-    def _change(self, artifact: Artifact, data: Any, parent_id: object | None, action: str | None = None) -> ArtifactOut:
+    def _change(
+        self, artifact: Artifact, data: Any, parent_id: object | None, action: str | None = None,
+        *, attached: bool = False,
+    ) -> ArtifactOut:
         """Give `artifact` this data and parent, as one new revision (`action`, or what the
-        change is: updated, or moved when only the parent changes). A change that changes
-        nothing writes nothing: no revision, the same updated_at and version."""
+        change is: updated, or moved when only the parent changes; `attached`: its files
+        changed too). A change that changes nothing writes nothing: no revision, the same
+        updated_at and version."""
         now = utcnow()
         moved = self._move(artifact, parent_id, at=now)
         same_data = _stored_form(artifact.data) == _stored_form(data)
-        if not moved and same_data:
+        if not moved and same_data and not attached:
             return self._out(artifact)
         artifact.data = data
         artifact.updated_at = now
         artifact.revision += 1
         self.session.flush()
-        self._record(artifact, action or ("moved" if same_data else "updated"))
+        self._record(artifact, action or ("moved" if same_data and not attached else "updated"))
         return self._out(artifact)
+
+    def attachments_changed(self, artifact_id: object) -> ArtifactOut:
+        """Write the `updated` revision of a change to what is attached to the artifact (a
+        file added, replaced or removed just now, in the open write transaction): a change
+        of the artifact, with its new revision, updated_at and version.
+        Raises InvalidULIDError, ArtifactNotFoundError."""
+        with self.work.writing():
+            artifact = self._require(artifact_id, for_update=True)
+            return self._change(artifact, artifact.data, artifact.parent_id, attached=True)
 
     def move(self, artifact_id: object, new_parent_id: object | None, *, if_match: Versions = None) -> ArtifactOut:
         """Move an artifact (and its subtree) under another parent, or make it a root.
@@ -673,8 +693,11 @@ class ArtifactManager:
             self.session.expunge_all()
             if keep_history:
                 self.revisions.snapshot(ids, action="deleted", actor=self.actor, at=utcnow(), next_number=True)
+                self.record_attachments(ids)
             else:
                 self.revisions.purge(ids)
+                for attachments in self.attachments:
+                    attachments.purged(ids)
             return self.repo.delete_many(ids)
 
     def delete_all(self) -> int:
@@ -683,11 +706,31 @@ class ArtifactManager:
             self.session.expunge_all()
             everything = select(Artifact.id).scalar_subquery()
             self.revisions.snapshot(everything, action="deleted", actor=self.actor, at=utcnow(), next_number=True)
+            self.record_attachments(everything)
             return self.repo.delete_all()
 
+    def thin_revisions(self, before: datetime) -> int:
+        """Remove the revisions made before `before`, except each artifact's newest (and
+        what attachments kept for them); returns how many went. Joins an open write."""
+        with self.work.writing():
+            removed = self.revisions.thin(before)
+            for attachments in self.attachments:
+                attachments.thinned(before)
+            return removed
+
+    def forget_deleted(self, before: datetime) -> int:
+        """Remove for good the history (and attachments) of artifacts deleted before
+        `before` and not restored since: retention (ops.prune). Returns how many."""
+        with self.work.writing(exclusive=True):
+            ids = self.revisions.deleted_before(before)
+            self.revisions.purge(ids)
+            for attachments in self.attachments:
+                attachments.purged(ids)
+            return len(ids)
+
     def revert(self, artifact_id: object, revision: int, *, if_match: Versions = None) -> ArtifactOut:
-        """Make the artifact's data and parent those of its revision `revision`, as a new
-        `reverted` revision (nothing is written when they are already so).
+        """Make the artifact's data, parent and files those of its revision `revision`, as a
+        new `reverted` revision (nothing is written when they are already so).
 
         Raises InvalidULIDError, ArtifactNotFoundError, RevisionNotFoundError,
         ArtifactChangedError, ParentGoneError (that revision's parent no longer exists),
@@ -702,11 +745,12 @@ class ArtifactManager:
             if target.parent_id is not None and not self.repo.exists(target.parent_id):
                 raise ParentGoneError(key, target.parent_id)
             self.policy.check_data(target.data)  # the limits may be stricter than when it was written
-            return self._change(artifact, target.data, target.parent_id, action="reverted")
+            attached = [attachments.reinstate(key, revision) for attachments in self.attachments]  # each of them
+            return self._change(artifact, target.data, target.parent_id, action="reverted", attached=any(attached))
 
     def restore(self, artifact_id: object) -> ArtifactOut:
-        """Bring a deleted artifact back, same id and data, under the parent it had, as a
-        `restored` revision. Raises InvalidULIDError, ArtifactNotFoundError (no history),
+        """Bring a deleted artifact back, same id, data and attachments (files, table), under
+        the parent it had, as a `restored` revision. Raises InvalidULIDError, ArtifactNotFoundError (no history),
         NotDeletedError, ParentGoneError (restore the parent first), HierarchyDepthError."""
         key = normalize_id(artifact_id)
         with self.work.writing(exclusive=True):
@@ -735,6 +779,8 @@ class ArtifactManager:
                 "revision": last.revision + 1,
             }
             self.repo.insert(values)
+            for attachments in self.attachments:
+                attachments.reinstate(key, last.revision)  # what it held when deleted
             self._record(values, "restored")
             return self._out(values)
 
@@ -812,6 +858,7 @@ class ArtifactManager:
             descendants = self.repo.descendant_ids_query(artifact.id)
             self.revisions.bump(descendants)
             self.revisions.snapshot(descendants, action="moved", actor=self.actor, at=at, next_number=False)
+            self.record_attachments(descendants)
         self.session.refresh(artifact)
         artifact.parent_id = parent_key
         return True
@@ -831,6 +878,12 @@ class ArtifactManager:
             "at": utcnow() if action == "deleted" else get("updated_at"),
             "created_at": get("created_at"),
         }])
+        self.record_attachments([get("id")])
+
+    def record_attachments(self, ids: Any) -> None:
+        """Tell the attachments that the artifacts `ids` have a new newest revision."""
+        for attachments in self.attachments:
+            attachments.recorded(ids)
 
     def revision_artifact(self, revision: Any) -> ArtifactOut:
         """The artifact as a revision recorded it, labelled."""

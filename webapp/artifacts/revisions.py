@@ -240,6 +240,10 @@ class RevisionRepository:
         )
         return list(rows), total
 
+    def deleted_before(self, before: datetime) -> list[str]:
+        """Ids of the artifacts deleted now whose delete was made before `before`."""
+        return list(self.session.scalars(select(R.artifact_id).where(_deleted_filter(), R.at < before)))
+
     def subtree_as_of(self, root_id: str, at: datetime, max_depth: int) -> Sequence[Row[Any]]:
         """Rows as repository.subtree_rows gives them, for the tree under `root_id` at `at`."""
         connection = self.session.connection()

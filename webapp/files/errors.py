@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from webapp.artifacts.errors import ArtifactError, ArtifactNotFoundError, ArtifactValidationError
+from webapp.artifacts.errors import ArtifactConflictError, ArtifactError, ArtifactNotFoundError, ArtifactValidationError
 
 
 class FileNameError(ArtifactValidationError):
@@ -75,6 +75,23 @@ class BlobMissingError(ArtifactError):
 
     def __init__(self, sha256: str) -> None:
         super().__init__(f"The blob store holds no blob {sha256}; restore it from a backup (docs/operations.md).")
+
+
+class FileContentGoneError(ArtifactConflictError):
+    """A revert or restore would list a file whose blob this blob store does not hold (an
+    import that did not carry an old revision's bytes, a blob deleted by hand): refused."""
+
+    title = "File content gone"
+    slug = "file-content-gone"
+
+    def __init__(self, artifact_id: object, name: str, sha256: str) -> None:
+        super().__init__(
+            f"That revision of artifact {artifact_id} lists the file {name[:100]!r}, whose bytes (blob {sha256}) "
+            "this blob store does not hold; nothing was changed. Copy the blob into the blob store first "
+            "(docs/operations.md), or choose another revision.",
+            name=name[:255],
+            sha256=sha256,
+        )
 
 
 class FileImportError(ValueError):

@@ -19,6 +19,8 @@ from typing import Any, BinaryIO
 from pydantic import BaseModel, ConfigDict, Field
 
 from webapp.artifacts import ArtifactManager
+from webapp.artifacts.attachments import Attachments
+from webapp.artifacts.history import RevisionFile
 from webapp.artifacts.manager import normalize_id
 from webapp.artifacts.models import utcnow
 from webapp.artifacts.unit_of_work import read_use_case
@@ -29,6 +31,7 @@ from .errors import (
     BadDigestError,
     BlobMissingError,
     DigestMismatchError,
+    FileContentGoneError,
     FileImportError,
 )
 from .models import ArtifactFile
@@ -53,6 +56,14 @@ class FileOut(BaseModel):
 class FileList(BaseModel):
     items: list[FileOut]
     total: int
+
+
+Manifest = dict[str, RevisionFile]  # name → file, in name order
+
+
+def _contents(files: list[Any]) -> dict[str, tuple[str, int, str]]:
+    """name → (sha256, size, media_type): what a file list holds, whenever each was stored."""
+    return {file.name: (file.sha256, file.size, file.media_type) for file in files}
 
 
 def parse_content_digest(header: str | None) -> str | None:
@@ -105,8 +116,12 @@ class GCResult:
         return sum(size for _, size in self.deleted)
 
 
-class FileService:
+class FileService(Attachments):
     """Files held by artifacts: rows in `artifact_files`, bytes in the blob store.
+
+    Files are part of the artifact's history: adding, replacing or removing one writes an
+    `updated` revision, and every revision keeps the file list it had (its manifest, in
+    `artifact_revision_files`), which revert and restore bring back.
 
     A file row is written in the artifacts' unit of work, after its blob is in the blob
     store: a crash between the two leaves an unused blob (collected by gc-blobs), never a
@@ -159,8 +174,13 @@ class FileService:
         """Remove a staging file (once attached, or when the upload is abandoned)."""
         self.blobs.discard(staged)
 
-    def attach(self, artifact_id: str, name: str, staged: Staged, media_type: str | None = None) -> tuple[FileOut, bool]:
-        """Make staged bytes the artifact's file `name` (joins an open write transaction)."""
+    def attach(
+        self, artifact_id: str, name: str, staged: Staged, media_type: str | None = None, *, new_revision: bool = True
+    ) -> tuple[FileOut, bool]:
+        """Make staged bytes the artifact's file `name` (joins an open write transaction), as
+        a new revision of the artifact; without `new_revision` the file joins its newest
+        revision instead (one created in the same transaction). The same bytes and type
+        again change nothing: no revision."""
         check_name(name)
         if not self.work.writing_now:
             self.blobs.put(staged)  # before taking the write lock: an S3 upload may take minutes
@@ -173,11 +193,17 @@ class FileService:
             kind = media_type_of(staged.head, name, media_type)
             file = self.repo.get(artifact_id, name)
             created = file is None
+            if file is not None and (file.sha256, file.media_type) == (staged.sha256, kind):
+                return FileOut.model_validate(file), False
             if file is None:
                 file = ArtifactFile(artifact_id=artifact_id, name=name)
             file.sha256, file.size, file.media_type, file.created_at = staged.sha256, staged.size, kind, utcnow()
             self.repo.add(file)
             out = FileOut.model_validate(file)
+            if new_revision:
+                self.artifacts.attachments_changed(artifact_id)
+            else:
+                self.repo.rerecord_newest(artifact_id)
         return out, created
 
     def delete(self, artifact_id: object, name: str) -> None:
@@ -188,24 +214,92 @@ class FileService:
         with self.work.writing():
             self.artifacts.require_writable(key)
             self.repo.remove(self._require(key, name))
+            self.artifacts.attachments_changed(key)
 
     # Reads ----------------------------------------------------------------------------
 
     @read_use_case
-    def list(self, artifact_id: object) -> FileList:
-        """The artifact's files by name. Raises InvalidULIDError, ArtifactNotFoundError."""
+    def list(self, artifact_id: object, *, as_of: datetime | None = None) -> FileList:
+        """The artifact's files by name; `as_of`: those it had at that moment (its revision
+        then). Raises InvalidULIDError, ArtifactNotFoundError (also: it did not exist then)."""
         key = normalize_id(artifact_id)
-        self.artifacts.get(key)
-        items = [FileOut.model_validate(file) for file in self.repo.of_artifact(key)]
+        if as_of is not None:
+            files: list[Any] = self.repo.manifest(key, self.artifacts.get_as_of(key, as_of).revision)
+        else:
+            self.artifacts.get(key)
+            files = self.repo.of_artifact(key)
+        items = [FileOut.model_validate(file) for file in files]
         return FileList(items=items, total=len(items))
 
     @read_use_case
-    def get(self, artifact_id: object, name: str) -> FileOut:
-        """Raises InvalidULIDError, FileNameError, ArtifactNotFoundError, ArtifactFileNotFoundError."""
+    def get(self, artifact_id: object, name: str, *, as_of: datetime | None = None) -> FileOut:
+        """The file (`as_of`: the one of that name the artifact had then).
+        Raises InvalidULIDError, FileNameError, ArtifactNotFoundError, ArtifactFileNotFoundError."""
         key = normalize_id(artifact_id)
         check_name(name)
         self.artifacts.require_visible(key)
+        if as_of is not None:
+            revision = self.artifacts.get_as_of(key, as_of).revision
+            found = next((file for file in self.repo.manifest(key, revision) if file.name == name), None)
+            if found is None:
+                raise ArtifactFileNotFoundError(key, name)
+            return FileOut.model_validate(found)
         return FileOut.model_validate(self._require(key, name))
+
+    def manifests(self, artifact_id: str, revisions: list[int]) -> dict[int, Manifest]:
+        """{revision: its manifest} for these revisions of an artifact (history pages, diffs)."""
+        return {
+            number: {row.name: RevisionFile.model_validate(row) for row in rows}
+            for number, rows in self.repo.manifests(artifact_id, revisions).items()
+        }
+
+    @read_use_case
+    def current_manifest(self, artifact_id: str) -> Manifest:
+        return {file.name: RevisionFile.model_validate(file) for file in self.repo.of_artifact(artifact_id)}
+
+    # History (webapp.artifacts.attachments: the manager calls these in its transactions) --
+
+    def recorded(self, ids: Any) -> None:
+        self.repo.record(ids)
+
+    def reinstate(self, artifact_id: str, revision: int) -> bool:
+        """Raises FileContentGoneError for a listed file whose blob is not here."""
+        wanted = self.repo.manifest(artifact_id, revision)
+        current = _contents(self.repo.of_artifact(artifact_id))
+        if _contents(wanted) == current:
+            return False
+        for row in wanted:
+            if current.get(row.name) != (row.sha256, row.size, row.media_type) and not self.blobs.exists(row.sha256):
+                raise FileContentGoneError(artifact_id, row.name, row.sha256)
+        self.repo.replace_files(artifact_id, wanted)  # references only: blobs are kept by SHA-256
+        return True
+
+    def purged(self, ids: list[str]) -> None:
+        self.repo.purge_manifests(ids)
+
+    def thinned(self, before: datetime) -> None:
+        self.repo.drop_orphan_manifests()
+
+    def export_manifests(self, artifact_id: str, revisions: list[int]) -> dict[int, Any]:
+        """{revision: manifest}, JSON-safe, for an export's history."""
+        return {
+            number: {name: entry.model_dump(mode="json") for name, entry in manifest.items()}
+            for number, manifest in self.manifests(artifact_id, revisions).items()
+        }
+
+    def import_manifests(self, artifact_id: str, manifests: dict[int, Any]) -> None:
+        """Replace the manifests of an (imported) artifact's revisions by those of an
+        export; its newest revision always lists its files now (exports without manifests)."""
+        self.repo.purge_manifests([artifact_id])
+        self.repo.add_manifest([
+            {"artifact_id": artifact_id, "revision": number, "name": check_name(name), "sha256": _sha256(entry["sha256"]),
+             "size": int(entry["size"]), "media_type": str(entry["media_type"])[:255],
+             "created_at": datetime.fromisoformat(entry["created_at"])}
+            for number, manifest in manifests.items() for name, entry in manifest.items()
+        ])
+        newest = max(manifests, default=None)
+        if newest is None or not manifests[newest]:
+            self.repo.rerecord_newest(artifact_id)
 
     def read(self, file: FileOut, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
         """The file's bytes [start, stop), in chunks, straight from the blob store (no
@@ -236,10 +330,13 @@ class FileService:
         report = report or VerifyReport()
         with self.work.reading():
             uses = list(self.repo.blobs_in_use())
+            only_revisions = list(self.repo.revision_only_blobs())  # reverting to them needs them too
         by_blob: dict[str, list[tuple[int, str, str]]] = {}
         for sha256, size, artifact_id, name in uses:
             by_blob.setdefault(sha256, []).append((size, artifact_id, name))
         report.files += len(uses)
+        for sha256, size, artifact_id, name in only_revisions:
+            by_blob.setdefault(sha256, []).append((size, artifact_id, name))
         for sha256, files in by_blob.items():
             report.blobs += 1
             found = self.blobs.rehash(sha256)
@@ -317,3 +414,10 @@ class FileService:
                         media_type=str(entry["media_type"])[:255], created_at=datetime.fromisoformat(entry["created_at"]),
                     )
                 )
+            self.repo.rerecord_newest(artifact_id)  # its newest revision lists the files it has
+
+
+def _sha256(value: Any) -> str:
+    if not isinstance(value, str) or not SHA256.match(value):
+        raise FileImportError(f"{str(value)[:80]!r} is not a SHA-256")
+    return value

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import JSON, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.artifacts.models import Base, UTCDateTime, utcnow
@@ -21,11 +21,10 @@ PARQUET = "parquet"
 class ArtifactFrame(Base):
     __tablename__ = "artifact_frames"
 
-    # One frame per artifact; deleting the artifact deletes its frame (in the database,
-    # so bulk deletes of whole subtrees need no ORM cascade).
-    artifact_id: Mapped[str] = mapped_column(
-        String(26), ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True
-    )
+    # One frame per artifact, kept as long as the artifact's history: no foreign key, as
+    # for artifact_revisions, so a deleted table artifact is restored whole (its rows are
+    # immutable, never copied into revisions). Retention removes it (FrameService.purged).
+    artifact_id: Mapped[str] = mapped_column(String(26), primary_key=True)
     format: Mapped[str] = mapped_column(String(16), nullable=False, default=PARQUET)
     # SHA-256 of the uploaded file: with the artifact id, it names the frame in caches.
     source_sha256: Mapped[str] = mapped_column(String(64), nullable=False)

@@ -6,7 +6,7 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from .models import ArtifactFrame
@@ -38,6 +38,11 @@ class FrameRepository:
         with connection.connection.driver_connection.cursor(binary=True) as cursor:  # same transaction
             cursor.execute("SELECT content FROM artifact_frames WHERE artifact_id = %s", (artifact_id,))
             return cursor.fetchone()[0]
+
+    def remove(self, ids: list[str]) -> None:
+        """Remove the tables of these artifacts (retention; an id taken anew)."""
+        for start in range(0, len(ids), 500):
+            self.session.execute(delete(ArtifactFrame).where(ArtifactFrame.artifact_id.in_(ids[start : start + 500])))
 
     # Export and import --------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from webapp.artifacts import ArtifactIn, ArtifactManager, ArtifactOut, ArtifactValidationError
+from webapp.artifacts.attachments import Attachments
 from webapp.artifacts.manager import normalize_id
 from webapp.artifacts.unit_of_work import read_use_case
 from webapp.files import FileNameError, FileService, check_name
@@ -47,11 +48,13 @@ _CHARTING = threading.Lock()
 QUICK_CHART_CELLS = 200_000
 
 
-class FrameService:
+class FrameService(Attachments):
     """Tables held by artifacts: stored beside them (`artifact_frames`) or inline in their data.
 
     It reaches the artifacts only through the manager's use cases, and shares its unit of
-    work, so a table and its artifact are written in one transaction.
+    work, so a table and its artifact are written in one transaction. A stored table lives
+    as long as its artifact's history: deleting the artifact keeps it (restore brings it
+    back), retention removes it (`purged`).
     """
 
     def __init__(
@@ -117,8 +120,8 @@ class FrameService:
             with self.work.writing():
                 artifact = self.artifacts.create(artifact_in)
                 self.repo.add(ArtifactFrame(artifact_id=str(artifact.id), **stored))
-                if self.files is not None and original is not None:
-                    self.files.attach(str(artifact.id), _file_name(file_name), original, "text/csv")
+                if self.files is not None and original is not None:  # part of the `created` revision
+                    self.files.attach(str(artifact.id), _file_name(file_name), original, "text/csv", new_revision=False)
         finally:
             if self.files is not None and original is not None:
                 self.files.discard(original)
@@ -226,6 +229,14 @@ class FrameService:
         if old is None or new is None:
             return None
         return frame_diff(to_pandas(old.table()), to_pandas(new.table()), old.dtypes, new.dtypes, key)
+
+    # History (webapp.artifacts.attachments) ------------------------------------------
+
+    def purged(self, ids: list[str]) -> None:
+        self.repo.remove(ids)
+
+    def reborn(self, artifact_id: str) -> None:
+        self.repo.remove([artifact_id])  # the deleted artifact's table is not the new one's
 
     # Export and import (webapp.ops) -----------------------------------------------------
 

@@ -20,7 +20,7 @@ from wtforms.validators import InputRequired, NumberRange
 from webapp.artifacts import ArtifactOut
 from webapp.artifacts.diff import json_diff
 from webapp.artifacts.errors import ArtifactChangedError, ArtifactError
-from webapp.artifacts.history import Diff, RevisionOut
+from webapp.artifacts.history import Diff, RevisionOut, files_diff
 from webapp.artifacts.manager import normalize_id
 from webapp.artifacts.revisions import MAX_REVISION
 from webapp.store import get_store
@@ -71,7 +71,21 @@ def _summary(revision: RevisionOut, previous: RevisionOut | None) -> str:
         paths = [change["path"] or "(all data)" for change in changes[:SUMMARY_PATHS]]
         more = f" and {len(changes) - SUMMARY_PATHS} more" if len(changes) > SUMMARY_PATHS else ""
         parts.append(f"changed {', '.join(paths)}{more}")
+    if revision.files is not None and previous.files is not None:
+        parts.extend(_files_summary(previous.files, revision.files))
     return "; ".join(parts) or "no change in data"
+
+
+def _files_summary(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """"added file a.bin", "replaced file b.txt", "removed file c.png": a few of each."""
+    changes = files_diff(old, new)
+    parts = []
+    for verb, names in (("added", list(changes.added)), ("replaced", [c.name for c in changes.changed]),
+                        ("removed", list(changes.removed))):
+        if names:
+            more = f" and {len(names) - SUMMARY_PATHS} more" if len(names) > SUMMARY_PATHS else ""
+            parts.append(f"{verb} file{'s' if len(names) > 1 else ''} {', '.join(names[:SUMMARY_PATHS])}{more}")
+    return parts
 
 
 def _rows(artifact_id: str, page: int, size: int) -> tuple[list[RevisionRow], Any]:
