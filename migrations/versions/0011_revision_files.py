@@ -12,7 +12,7 @@ Each step checks what is there first: a database made by create_all() may have t
 already and no foreign key (webapp.database.TABLES_BY_REVISION).
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-02
 """
 
