@@ -281,6 +281,25 @@ def test_grants_allow_writes_on_one_tree_only(client, people, trees):
     assert client.put(f"{API}/artifacts/{trees['child']}", json={"data": {}}, headers=eve).status_code == 200
 
 
+def test_deleted_artifacts_of_a_hidden_tree_stay_hidden_and_the_others_show(client, people, trees):
+    eve, vic = bearer(people["eve"]), bearer(people["vic"])
+    gone = create(client, people["eve"], parent=trees["public"], name="open child")
+    for artifact_id in (gone, trees["child"]):
+        assert client.delete(f"{API}/artifacts/{artifact_id}", headers=eve).status_code == 204
+    assert [item["id"] for item in client.get(f"{API}/artifacts/$deleted", headers=vic).get_json()["items"]] == [gone]
+    assert {item["id"] for item in client.get(f"{API}/artifacts/$deleted", headers=eve).get_json()["items"]} == {gone, trees["child"]}
+    assert client.get(f"{API}/artifacts/{gone}/$history", headers=vic).status_code == 200
+    missing = client.get(f"{API}/artifacts/{MISSING}/$history", headers=vic)
+    _same_as_missing(client.get(f"{API}/artifacts/{trees['child']}/$history", headers=vic), missing, trees["child"])
+    # An editor kept out of the secret tree cannot restore into it, nor learn that it is there.
+    assert client.post(f"{API}/grants", json={"user": "eve", "root_id": trees["secret"], "role": "none"},
+                       headers=bearer(people["ada"])).status_code == 201
+    missing = client.post(f"{API}/artifacts/{MISSING}/$restore", headers=eve)
+    _same_as_missing(client.post(f"{API}/artifacts/{trees['child']}/$restore", headers=eve), missing, trees["child"])
+    _same_as_missing(client.post(f"{API}/artifacts/{trees['secret']}/$restore", headers=eve), missing, trees["secret"])
+    assert client.post(f"{API}/artifacts/{gone}/$restore", headers=eve).status_code == 200
+
+
 def test_a_grant_names_a_root(client, people, trees):
     refused = client.post(f"{API}/grants", json={"user": "vic", "root_id": trees["child"], "role": "none"}, headers=bearer(people["ada"]))
     assert refused.status_code == 422

@@ -138,6 +138,36 @@ def test_migration_0003_fills_the_counts_of_a_database_at_0002(app_config):
         db.engine.dispose()
 
 
+def test_migration_0012_tells_each_revision_its_tree_deleted_ancestors_included(app_config):
+    """Revisions made before 0012 learn their root: their own (a root), their parent's tree
+    as it is now, or as a deleted parent's own revisions say, up the chain."""
+    from flask_migrate import upgrade
+
+    root, child, grandchild, orphan = (f"01K0000000000000000000000{i}" for i in range(4))
+    app = create_app(app_config)
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS), revision="0011")
+        db.session.execute(text(
+            "INSERT INTO artifacts (id, parent_id, level, data, created_at, updated_at, hierarchy, root_id, revision) "
+            "VALUES (:id, NULL, 0, '{}', '2025-01-01 00:00:00', '2025-01-01 00:00:00', 'ml_pipeline', :id, 1)"
+        ), {"id": root})
+        revisions = [(root, 1, "created", None, 0), (child, 1, "created", root, 1), (grandchild, 1, "created", child, 2),
+                     (grandchild, 2, "deleted", child, 2), (child, 2, "deleted", root, 1),
+                     (orphan, 1, "deleted", "01K0000000000000000000009Z", 1)]
+        for artifact_id, number, action, parent_id, level in revisions:
+            db.session.execute(text(
+                "INSERT INTO artifact_revisions (artifact_id, revision, action, data, parent_id, level, hierarchy, at, created_at) "
+                "VALUES (:id, :n, :action, '{}', :parent, :level, 'ml_pipeline', '2025-01-01 00:00:00', '2025-01-01 00:00:00')"
+            ), {"id": artifact_id, "n": number, "action": action, "parent": parent_id, "level": level})
+        db.session.commit()
+        upgrade(directory=str(MIGRATIONS))
+        found = dict(db.session.execute(text("SELECT artifact_id || '#' || revision, root_id FROM artifact_revisions")).all())
+        assert found == {f"{root}#1": root, f"{child}#1": root, f"{child}#2": root,
+                         f"{grandchild}#1": root, f"{grandchild}#2": root, f"{orphan}#1": None}
+        db.session.remove()
+        db.engine.dispose()
+
+
 def test_migration_0004_records_the_provenance_that_still_matches_the_stored_file(app_config):
     """Rows stored before artifact_frames.source take it from their artifact's data, but
     only when its SHA-256 is the stored file's: edited data describes nothing."""
@@ -173,7 +203,7 @@ def test_migration_0004_records_the_provenance_that_still_matches_the_stored_fil
 def test_a_database_made_by_create_all_is_upgraded_without_adding_a_column_twice(app):
     upgrade_schema(app)  # conftest's create_all() made artifact_counts: stamped 0005, nothing runs twice
     with app.app_context():
-        assert schema_revision() == ScriptDirectory(str(MIGRATIONS)).get_current_head() == "0011"
+        assert schema_revision() == ScriptDirectory(str(MIGRATIONS)).get_current_head() == "0012"
         db.engine.dispose()
 
 

@@ -238,9 +238,8 @@ class HistoryService:
         """Artifacts deleted now, newest delete first, each as it was when deleted."""
         size = max(self.policy.check_page_size(size), 1)
         page = max(page, 1)
-        if self.artifacts.repo.hidden_roots:  # a deleted artifact's tree is not recorded: none is shown
-            return DeletedPage.of([], 0, page, size)
-        rows, total = self.revisions.deleted_page(offset=(page - 1) * size, limit=size)
+        hidden = self.artifacts.repo.hidden_roots
+        rows, total = self.revisions.deleted_page(offset=(page - 1) * size, limit=size, hidden=hidden)
         items = []
         for row in rows:
             shown = RevisionOut.of(row)  # (its files: on its $history)

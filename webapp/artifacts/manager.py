@@ -227,12 +227,16 @@ class ArtifactManager:
 
     def require_visible(self, key: str) -> None:
         """ArtifactNotFoundError when `key` is in a tree the caller may not read (a tree or
-        expansion read: every node of it is in the same tree). A caller with hidden trees
-        cannot see what is no longer there either (the history of a deleted artifact): its
-        revisions do not say which tree it was in."""
+        expansion read: every node of it is in the same tree). A deleted artifact is judged
+        by the tree its newest revision was in (unknown: hidden from a caller with hidden trees)."""
         if self.repo.hidden_roots:
             place = self.repo.place_of(key)
-            if place is None or self.repo.hides(place.root_id):
+            if place is not None:
+                root_id = place.root_id
+            else:
+                newest = self.revisions.newest(key)
+                root_id = newest.root_id if newest is not None else None
+            if root_id is None or self.repo.hides(root_id):
                 raise ArtifactNotFoundError(key)
 
     @property
@@ -754,6 +758,7 @@ class ArtifactManager:
         NotDeletedError, ParentGoneError (restore the parent first), HierarchyDepthError."""
         key = normalize_id(artifact_id)
         with self.work.writing(exclusive=True):
+            self.require_visible(key)  # in a tree the caller may not read: not found, deleted or not
             if self.repo.exists(key):
                 raise NotDeletedError(key)
             last = self.revisions.newest(key)
@@ -874,6 +879,7 @@ class ArtifactManager:
             "parent_id": get("parent_id"),
             "level": get("level"),
             "hierarchy": get("hierarchy"),
+            "root_id": get("root_id"),
             **actor_values(self.actor),
             "at": utcnow() if action == "deleted" else get("updated_at"),
             "created_at": get("created_at"),

@@ -130,6 +130,9 @@ class ArtifactRevision(Base):
     parent_id: Mapped[str | None] = mapped_column(String(26))
     level: Mapped[int] = mapped_column(Integer, nullable=False)
     hierarchy: Mapped[str] = mapped_column(String(64), nullable=False)  # of its tree, then
+    # The root of its tree then: who may read a deleted artifact (per-tree grants) is decided
+    # by it. NULL for revisions whose tree could not be told (made before 0012, orphaned).
+    root_id: Mapped[str | None] = mapped_column(String(26))
     actor_user: Mapped[str | None] = mapped_column(String(200))
     actor_token: Mapped[str | None] = mapped_column(String(200))
     actor_address: Mapped[str | None] = mapped_column(String(100))

@@ -160,13 +160,14 @@ class RevisionRepository:
             Artifact.parent_id,
             Artifact.level,
             Artifact.hierarchy,
+            Artifact.root_id,
             literal(values["actor_user"], type_=R.actor_user.type),
             literal(values["actor_token"], type_=R.actor_token.type),
             literal(values["actor_address"], type_=R.actor_address.type),
             literal(at, type_=R.at.type),
             Artifact.created_at,
         )
-        columns = ["artifact_id", "revision", "action", "data", "parent_id", "level", "hierarchy",
+        columns = ["artifact_id", "revision", "action", "data", "parent_id", "level", "hierarchy", "root_id",
                    "actor_user", "actor_token", "actor_address", "at", "created_at"]
         if isinstance(ids, list):
             for start in range(0, len(ids), 500):
@@ -230,10 +231,15 @@ class RevisionRepository:
             select(R).where(R.artifact_id == artifact_id, R.revision < revision).order_by(R.revision.desc()).limit(1)
         ).first()
 
-    def deleted_page(self, *, offset: int, limit: int) -> tuple[list[ArtifactRevision], int]:
-        """Artifacts deleted now (their newest revision is the delete), newest delete first.
+    def deleted_page(
+        self, *, offset: int, limit: int, hidden: frozenset[str] = frozenset()
+    ) -> tuple[list[ArtifactRevision], int]:
+        """Artifacts deleted now (their newest revision is the delete), newest delete first,
+        but none of the trees `hidden` (nor any whose tree is unknown, when some are hidden).
         Walks the partial index of delete revisions: its cost grows with deletes, not the store."""
         where = _deleted_filter()
+        if hidden:
+            where = and_(where, R.root_id.is_not(None), R.root_id.not_in(sorted(hidden)))
         total = self.session.scalar(select(func.count()).select_from(R).where(where)) or 0
         rows = self.session.scalars(
             select(R).where(where).order_by(R.at.desc(), R.artifact_id.desc()).offset(offset).limit(limit)
@@ -287,9 +293,11 @@ class RevisionRepository:
             if not isinstance(revisions, list) or not revisions:
                 raise ValueError(f"the history of {artifact_id} is not a list of revisions")
             current = self.session.execute(
-                select(Artifact.parent_id, Artifact.level, Artifact.hierarchy).where(Artifact.id == artifact_id)
+                select(Artifact.parent_id, Artifact.level, Artifact.hierarchy, Artifact.root_id)
+                .where(Artifact.id == artifact_id)
             ).one()
-            rows = [_loaded(artifact_id, item, current.hierarchy) for item in revisions]
+            # Each revision in the tree the artifact is imported into: an export's own roots mean nothing here.
+            rows = [{**_loaded(artifact_id, item, current.hierarchy), "root_id": current.root_id} for item in revisions]
             self.session.execute(delete(R).where(R.artifact_id == artifact_id))
             self.add(rows)
             newest = max(rows, key=lambda row: row["revision"])
