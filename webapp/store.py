@@ -17,6 +17,7 @@ from typing import Any
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session, sessionmaker
 
+import webapp.accounts.models  # noqa: F401 - its tables join Base.metadata: every table is the Store's to create or drop
 from webapp.artifacts import ANONYMOUS, Actor, ArtifactManager, ArtifactRepository, Base, Policy
 from webapp.artifacts.actor import EVERYTHING, TreeAccess
 from webapp.artifacts.database import open_engine

@@ -7,6 +7,7 @@ import os
 
 from sqlalchemy import create_engine, make_url, text
 
+import webapp.store  # noqa: F401 - every feature's tables join Base.metadata, so reset drops them all
 from webapp.artifacts import Base
 from webapp.artifacts.database import database_url
 
