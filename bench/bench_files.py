@@ -4,7 +4,7 @@
     python bench/bench_files.py                    # 2 GiB, local blob store, SQLite
     python bench/bench_files.py --size-mib 512 --database-url postgresql://postgres@127.0.0.1:5432/bench
 
-Starts `gunicorn wsgi:app` with one sync worker on a fresh SQLite database (or the given
+Starts `gunicorn wsgi:app` with one worker (gunicorn.conf.py's: threaded, 8 threads) on a fresh SQLite database (or the given
 one, emptied first) and a blob store in a temporary directory, writes a file of random
 bytes to the same disk, then measures over HTTP, client and server on this machine:
 
@@ -115,6 +115,7 @@ def run(work: Path, size: int, database_url: str) -> None:
         "BLOB_STORE_URL": (work / "blobs").as_uri(),
         "SECRET_KEY": "bench-files-secret",
         "GUNICORN_TIMEOUT": "600",
+        "AUTH_ANONYMOUS": "write",  # a throw-away store open to its benchmark client
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", "1",

@@ -82,7 +82,7 @@ def test_every_route_but_the_public_ones_refuses_an_anonymous_request(app, clien
                 assert not response.headers.get("Location", "").startswith("/login?"), (method, url)
                 continue
             checked += 1
-            if url.startswith(API) and rule.endpoint != "api.api_docs":
+            if (url.startswith(API) and rule.endpoint != "api.api_docs") or url == "/metrics":
                 assert response.status_code == 401, (method, url, response.status_code)
                 assert response.mimetype == "application/problem+json"
                 assert response.headers["WWW-Authenticate"].startswith("Bearer")
@@ -101,7 +101,9 @@ def test_the_public_routes_answer_anonymous_users(client):
 
 
 def test_metrics_need_a_credential_unless_metrics_anonymous(app, app_config, client, people):
-    assert client.get("/metrics").status_code == 302
+    refused = client.get("/metrics")  # a scraper is told, not sent to a sign-in page
+    assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Bearer")
+    assert refused.content_type == "application/problem+json"
     assert client.get("/metrics", headers=bearer(people["vic"])).status_code == 200
     opened = create_app({**app_config, "METRICS_ANONYMOUS": True})
     assert opened.test_client().get("/metrics").status_code == 200

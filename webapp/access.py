@@ -120,8 +120,13 @@ def _authenticate() -> Response | None:
     return None
 
 
+# Read by machines, not people: a missing credential is a 401 to them, never a sign-in page.
+MACHINE_ENDPOINTS = frozenset({"observability.metrics"})
+
+
 def _unauthorized(detail: str, *, invalid: bool = False) -> Response:
-    if not invalid and (not wants_problem_json() or request.endpoint == "api.api_docs"):  # pages, and the docs' page
+    for_people = not wants_problem_json() or request.endpoint == "api.api_docs"  # pages, and the docs' page
+    if not invalid and for_people and request.endpoint not in MACHINE_ENDPOINTS:
         if request.headers.get("HX-Request"):  # a fragment: the whole page goes to sign in, not the fragment's place
             return Response(status=204, headers={"HX-Redirect": url_for("accounts_web.login", next=_referrer_path())})
         return redirect(url_for("accounts_web.login", next=_here()))
